@@ -1,0 +1,77 @@
+"""The HTTP API: an app factory over a `Runtime`. Depends on the core; the core knows nothing of it."""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from jobhouse.api import run, workspace
+from jobhouse.api.errors import EXCEPTION_HANDLERS, envelope
+from jobhouse.api.openapi import document
+from jobhouse.api.responses import json_response
+from jobhouse.errors import StoreUnavailable
+from jobhouse.runtime import Runtime
+
+__all__ = ["create_app"]
+
+
+class BodyLimit:
+    """Refuses, on every route, a request whose declared body is over the limit (413)."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self._refusal(scope) if scope["type"] == "http" else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+        else:
+            await refusal(scope, receive, send)
+
+    def _refusal(self, scope: Scope) -> Response | None:
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit():
+                    return envelope(400, "Invalid Content-Length header", "BAD_REQUEST")
+                if int(value) > self.limit:
+                    message = f"Request body too large: the limit is {self.limit} bytes"
+                    return envelope(413, message, "PAYLOAD_TOO_LARGE")
+        return None
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    """The ASGI app serving both API surfaces over `runtime` (opened and closed by the caller)."""
+    spec = document()
+
+    async def openapi(request: Request) -> Response:
+        return json_response(spec)
+
+    async def healthz(request: Request) -> Response:
+        return json_response({"status": "ok"})
+
+    async def readyz(request: Request) -> Response:
+        try:
+            await runtime.store.source_states()
+        except StoreUnavailable:
+            return json_response({"status": "unavailable"}, 503, {"Retry-After": "2"})
+        return json_response({"status": "ready"})
+
+    routes = [
+        *run.routes,
+        *workspace.routes,
+        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+        Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
+        Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[Middleware(BodyLimit, limit=runtime.settings.max_body)],
+    )
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,76 @@
+"""The run surface, ``/api/v1/run``: candidate searches as jobs, their status, and sources."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobhouse.api import params
+from jobhouse.api.responses import json_response
+from jobhouse.api.views import run_job, source_view
+from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
+from jobhouse.job import Job
+
+PREFIX = "/api/v1/run"
+
+
+def _accepted(job: Job) -> Response:
+    return json_response(run_job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+
+
+async def create_search(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    rt = params.runtime(request)
+    selector = rt.searcher.selector(await params.json_body(request))
+    job = await rt.service.create(workspace, SEARCH_KIND, input=selector.model_dump(exclude_none=True))
+    return _accepted(job)
+
+
+async def get_job(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    timeout = params.wait_timeout(request)
+    job = await params.runtime(request).service.wait(params.job_id(request, "job_id"), workspace, timeout)
+    return json_response(run_job(job))
+
+
+async def cancel_job(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    job = await params.runtime(request).service.cancel(params.job_id(request, "job_id"), workspace)
+    return json_response(run_job(job))
+
+
+async def search(request: Request) -> Response:
+    await params.workspace(request)
+    rt = params.runtime(request)
+    selector = rt.searcher.selector(await params.json_body(request))
+    return json_response({"candidates": await rt.searcher.search(selector)})
+
+
+async def list_sources(request: Request) -> Response:
+    await params.workspace(request)
+    states = await params.runtime(request).searcher.states()
+    return json_response({"sources": [source_view(source, state) for source, state in states]})
+
+
+async def sync_source(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    rt = params.runtime(request)
+    source = rt.searcher.source(request.path_params["source_id"])
+    return _accepted(await rt.service.create(workspace, SYNC_KIND, input={"source": source.id}))
+
+
+async def sync_all_sources(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    return _accepted(await params.runtime(request).service.create(workspace, SYNC_KIND))
+
+
+routes = [
+    Route(f"{PREFIX}/search/jobs", create_search, methods=["POST"]),
+    Route(f"{PREFIX}/search", search, methods=["POST"]),
+    Route(f"{PREFIX}/jobs/{{job_id}}", get_job, methods=["GET"]),
+    Route(f"{PREFIX}/jobs/{{job_id}}/cancel", cancel_job, methods=["POST"]),
+    Route(f"{PREFIX}/sources", list_sources, methods=["GET"]),
+    Route(f"{PREFIX}/sources/sync", sync_all_sources, methods=["POST"]),
+    Route(f"{PREFIX}/sources/{{source_id}}/sync", sync_source, methods=["POST"]),
+]

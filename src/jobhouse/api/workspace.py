@@ -1,0 +1,97 @@
+"""The workspace surface, ``/api/jobs``: every job of the caller's workspace, in camelCase."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from jobhouse.api import params
+from jobhouse.api.responses import json_response
+from jobhouse.api.views import workspace_job
+from jobhouse.errors import InvalidRequest
+from jobhouse.job import JobStatus
+from jobhouse.store.base import JobQuery
+from jobhouse.validation import validate
+
+PREFIX = "/api/jobs"
+#: `status` filter values; "failed" includes cancelled jobs, which read as failed here.
+STATUS_FILTERS = {
+    "queued": frozenset({JobStatus.QUEUED}),
+    "running": frozenset({JobStatus.RUNNING}),
+    "completed": frozenset({JobStatus.COMPLETED}),
+    "failed": frozenset({JobStatus.FAILED, JobStatus.CANCELLED}),
+    "cancelled": frozenset({JobStatus.CANCELLED}),
+}
+
+
+class CreateJob(BaseModel):
+    """Body of ``POST /api/jobs``."""
+
+    model_config = ConfigDict(extra="forbid", title="CreateJob")
+
+    type: str = Field(min_length=1, max_length=100, description="A registered job type")
+    competitorId: str | None = Field(default=None, min_length=1, max_length=200)
+    displayTitle: str | None = Field(default=None, min_length=1, max_length=200)
+    metadata: dict[str, Any] | None = Field(default=None, description="Echoed back as is")
+    input: dict[str, Any] | None = Field(default=None, description="The handler's input")
+
+
+async def list_jobs(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    status = params.text(request, "status")
+    if status is not None and status not in STATUS_FILTERS:
+        raise InvalidRequest(f"Invalid status: must be one of {', '.join(STATUS_FILTERS)}")
+    query = JobQuery(
+        workspace=workspace,
+        subject=params.text(request, "competitorId"),
+        kind=params.text(request, "type"),
+        statuses=STATUS_FILTERS[status] if status else None,
+        limit=params.integer(request, "limit", 50, 1, 500),
+        after=params.decode_cursor(request),
+    )
+    page = await params.runtime(request).service.list(query)
+    return json_response(
+        {"jobs": [workspace_job(job) for job in page.jobs], "nextCursor": params.encode_cursor(page.next)}
+    )
+
+
+async def create_job(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    body = validate(CreateJob, await params.json_body(request), "Invalid request")
+    job = await params.runtime(request).service.create(
+        workspace,
+        body.type,
+        input=body.input,
+        metadata=body.metadata,
+        subject=body.competitorId,
+        title=body.displayTitle,
+    )
+    return json_response({"job": workspace_job(job)}, 202, {"Location": f"{PREFIX}/{job.id}"})
+
+
+async def get_job(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    timeout = params.wait_timeout(request)
+    job = await params.runtime(request).service.wait(params.job_id(request, "id"), workspace, timeout)
+    return json_response({"job": workspace_job(job)})
+
+
+async def cancel_job(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    job = await params.runtime(request).service.cancel(params.job_id(request, "id"), workspace)
+    return json_response({"success": True, "job": workspace_job(job)})
+
+
+async def jobs(request: Request) -> Response:
+    return await (create_job(request) if request.method == "POST" else list_jobs(request))
+
+
+routes = [
+    Route(PREFIX, jobs, methods=["GET", "POST"]),
+    Route(f"{PREFIX}/{{id}}", get_job, methods=["GET"]),
+    Route(f"{PREFIX}/{{id}}/cancel", cancel_job, methods=["POST"]),
+]

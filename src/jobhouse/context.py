@@ -1,0 +1,162 @@
+"""The handler's view of its job: input, steps, progress and cancellation.
+
+The same context serves async handlers (on the event loop) and plain functions (in a thread):
+``ctx.step(...)`` works with ``async with`` and ``with``, and ``ctx.progress(n)`` may be awaited
+or simply called. Updates go to the worker's reporter, which writes the latest state of each job
+in batches; they never block the handler on the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Generator, Mapping
+from dataclasses import replace
+from types import TracebackType
+from typing import Any
+
+from jobhouse.errors import JobCancelled
+from jobhouse.job import Job, Report, Step, StepStatus, derived_progress, reset_steps
+
+
+class _Done:
+    """An already-finished awaitable: lets ``await ctx.progress(n)`` and ``ctx.progress(n)`` both work."""
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield
+
+
+_DONE = _Done()
+
+
+class JobContext:
+    """Passed to every handler. Read `input`, `metadata`, `subject`; report with `step` and `progress`."""
+
+    def __init__(self, job: Job, push: Callable[[Report], None], loop: asyncio.AbstractEventLoop) -> None:
+        self.job = job
+        self._push = push
+        self._loop = loop
+        self._loop_thread = threading.get_ident()
+        self._steps: list[Step] = list(reset_steps(job.steps))
+        self._current: str | None = None
+        self._progress = 0
+        self._cancelled = threading.Event()
+
+    # -- what the handler reads ------------------------------------------------------------
+
+    @property
+    def id(self) -> str:
+        return self.job.id
+
+    @property
+    def kind(self) -> str:
+        return self.job.kind
+
+    @property
+    def workspace(self) -> str:
+        return self.job.workspace
+
+    @property
+    def input(self) -> Mapping[str, Any]:
+        return self.job.input
+
+    @property
+    def metadata(self) -> Mapping[str, Any]:
+        return self.job.metadata
+
+    @property
+    def subject(self) -> str | None:
+        return self.job.subject
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempt
+
+    @property
+    def cancelled(self) -> bool:
+        """True once the job was cancelled (or this attempt lost); stop as soon as you can."""
+        return self._cancelled.is_set()
+
+    def check_cancelled(self) -> None:
+        """Raise `JobCancelled` if the job was cancelled: a cheap checkpoint for long loops."""
+        if self._cancelled.is_set():
+            raise JobCancelled()
+
+    # -- what the handler reports ------------------------------------------------------------
+
+    def step(self, step_id: str) -> StepScope:
+        """A block that runs one declared step: running on entry, completed or failed on exit."""
+        for index, step in enumerate(self._steps):
+            if step.id == step_id:
+                return StepScope(self, index)
+        known = ", ".join(s.id for s in self._steps) or "none"
+        raise KeyError(f"kind {self.job.kind!r} declares no step {step_id!r} (steps: {known})")
+
+    def progress(self, percent: int) -> _Done:
+        """Set progress (0-100). Progress never goes down within an attempt."""
+        if isinstance(percent, bool) or not isinstance(percent, int | float):
+            raise TypeError("progress is a number from 0 to 100")
+        value = max(0, min(100, int(percent)))
+        if value > self._progress:
+            self._progress = value
+            self._send()
+        return _DONE
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(self._steps)
+
+    @property
+    def current_progress(self) -> int:
+        return self._progress
+
+    # -- used by the worker ------------------------------------------------------------------
+
+    def mark_cancelled(self) -> None:
+        self._cancelled.set()
+
+    def _set_step(self, index: int, status: StepStatus) -> None:
+        step = self._steps[index]
+        self._steps[index] = replace(step, status=status)
+        if status is StepStatus.RUNNING:
+            self._current = step.name
+        elif self._current == step.name:
+            self._current = None
+        self._progress = max(self._progress, derived_progress(self._steps))
+        self._send()
+
+    def _send(self) -> None:
+        report = Report(self.job.ref, self._progress, tuple(self._steps), self._current)
+        if threading.get_ident() == self._loop_thread:
+            self._push(report)
+        else:
+            self._loop.call_soon_threadsafe(self._push, report)
+
+
+class StepScope:
+    """``async with ctx.step("id"):`` or ``with ctx.step("id"):``."""
+
+    __slots__ = ("_ctx", "_index")
+
+    def __init__(self, ctx: JobContext, index: int) -> None:
+        self._ctx = ctx
+        self._index = index
+
+    def __enter__(self) -> None:
+        self._ctx._set_step(self._index, StepStatus.RUNNING)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._ctx._set_step(self._index, StepStatus.COMPLETED if exc_type is None else StepStatus.FAILED)
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

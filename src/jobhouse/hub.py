@@ -1,0 +1,176 @@
+"""In-process fan-out of job events, and the refresher that catches other processes' changes.
+
+A store publishes to its `Hub` right after each commit, so in one process everything wakes at
+once: long-polls when their job ends, idle workers when work arrives, a running handler when
+its job is cancelled. Changes made by *other* processes reach the hub two ways: the store's
+own signal (SQLite's data version, PostgreSQL's LISTEN/NOTIFY) calls `external_change()`, and
+the `Refresher` also runs on a slow timer, so a lost signal costs latency, never correctness.
+Waiting costs nothing per waiter: no waiter polls, and the refresher reads every watched job
+in one query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+
+from jobhouse.job import TERMINAL_STATUSES, AttemptRef, JobStatus
+
+StopCallback = Callable[[], None]
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A job's status and attempt, as the refresher reads them."""
+
+    status: JobStatus
+    attempt: int
+
+
+class Hub:
+    """Wakes whoever waits on a job, on work, or on a cancel, in this process."""
+
+    def __init__(self) -> None:
+        self._end_waiters: dict[str, set[asyncio.Event]] = {}
+        self._running: dict[str, tuple[int, StopCallback]] = {}
+        self._work_waiters: set[asyncio.Event] = set()
+        self._change_listeners: set[Callable[[str], None]] = set()
+        self._refresh = asyncio.Event()
+        self.closing = False
+
+    # -- publishing (stores, after commit) ---------------------------------------------------
+
+    def ended(self, job_ids: Iterable[str]) -> None:
+        """These jobs reached a terminal state: wake their long-polls."""
+        for job_id in job_ids:
+            for event in self._end_waiters.get(job_id, ()):
+                event.set()
+            self.changed(job_id)
+
+    def stopped(self, job_ids: Iterable[str]) -> None:
+        """These jobs must stop running here (cancelled, or the attempt is no longer ours)."""
+        for job_id in job_ids:
+            entry = self._running.get(job_id)
+            if entry is not None:
+                entry[1]()
+
+    def enqueued(self) -> None:
+        """New or newly due work: wake idle workers."""
+        for event in self._work_waiters:
+            event.set()
+
+    def changed(self, job_id: str) -> None:
+        """Any visible change to a job (progress, steps, status)."""
+        for listener in tuple(self._change_listeners):
+            listener(job_id)
+
+    def external_change(self) -> None:
+        """Another process changed the store; the refresher will look."""
+        self._refresh.set()
+
+    def close(self) -> None:
+        """Shutting down: release every long-poll now."""
+        self.closing = True
+        for waiters in self._end_waiters.values():
+            for event in waiters:
+                event.set()
+
+    # -- subscribing -------------------------------------------------------------------------
+
+    @contextmanager
+    def watch_end(self, job_id: str) -> Iterator[asyncio.Event]:
+        """An event set when `job_id` ends (or the hub closes); register before re-reading."""
+        event = asyncio.Event()
+        if self.closing:
+            event.set()
+        self._end_waiters.setdefault(job_id, set()).add(event)
+        try:
+            yield event
+        finally:
+            waiters = self._end_waiters.get(job_id)
+            if waiters is not None:
+                waiters.discard(event)
+                if not waiters:
+                    del self._end_waiters[job_id]
+
+    @contextmanager
+    def running(self, ref: AttemptRef, stop: StopCallback) -> Iterator[None]:
+        """Register a running attempt; `stop` is called if it is cancelled or lost."""
+        self._running[ref.job_id] = (ref.attempt, stop)
+        try:
+            yield
+        finally:
+            self._running.pop(ref.job_id, None)
+
+    @contextmanager
+    def work_waiter(self) -> Iterator[asyncio.Event]:
+        event = asyncio.Event()
+        event.set()
+        self._work_waiters.add(event)
+        try:
+            yield event
+        finally:
+            self._work_waiters.discard(event)
+
+    @contextmanager
+    def change_listener(self, listener: Callable[[str], None]) -> Iterator[None]:
+        self._change_listeners.add(listener)
+        try:
+            yield
+        finally:
+            self._change_listeners.discard(listener)
+
+    # -- the refresher's view ----------------------------------------------------------------
+
+    def watched(self) -> set[str]:
+        """Every job someone in this process waits on or runs."""
+        return set(self._end_waiters) | set(self._running)
+
+    def apply(self, seen: Mapping[str, Seen | None]) -> None:
+        """Publish what the refresher read: ends, and attempts that are no longer ours."""
+        self.ended(job_id for job_id, s in seen.items() if s is None or s.status in TERMINAL_STATUSES)
+        lost = []
+        for job_id, (attempt, _) in self._running.items():
+            s = seen.get(job_id)
+            if job_id in seen and (s is None or s.status != JobStatus.RUNNING or s.attempt != attempt):
+                lost.append(job_id)
+        self.stopped(lost)
+
+    async def wait_refresh(self, timeout: float) -> None:
+        with suppress(TimeoutError):
+            await asyncio.wait_for(self._refresh.wait(), timeout)
+        self._refresh.clear()
+
+
+class Refresher:
+    """Reads every watched job in one query whenever another process may have changed one.
+
+    Runs as a background service (`run(stop)`), woken by `Hub.external_change()` or every
+    `interval` seconds at the latest.
+    """
+
+    def __init__(
+        self, hub: Hub, read: Callable[[set[str]], Awaitable[Mapping[str, Seen | None]]], interval: float
+    ) -> None:
+        self.hub = hub
+        self.read = read
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.hub.wait_refresh(self.interval)
+            if stop.is_set():
+                return
+            self.hub.enqueued()
+            watched = self.hub.watched()
+            if watched:
+                try:
+                    seen = await self.read(watched)
+                except Exception as exc:  # the store is down; the next round tries again
+                    log.warning("refresh failed: %s", exc)
+                    continue
+                self.hub.apply(seen)

@@ -1,0 +1,208 @@
+"""The job: one value object that both API surfaces project.
+
+A job moves through one state machine (see ``docs/states.md``)::
+
+    queued ──claim──▶ running ──return──▶ completed
+      ▲                 │  │
+      └──retry / lost───┘  └──error, timeout (no attempts left)──▶ failed
+    queued | running ──cancel──▶ cancelled
+
+`Job` is a frozen dataclass with no knowledge of storage; stores build it from their rows.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: A job in one of these states will not change again.
+TERMINAL_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
+#: A job in one of these states may still run; cancel applies to these only.
+ACTIVE_STATUSES = frozenset({JobStatus.QUEUED, JobStatus.RUNNING})
+
+
+class StepStatus(enum.StrEnum):
+    """Where one named step of a job is."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+#: What `current_step` reads once a job has been cancelled.
+CANCELLED_STEP = "Cancelled"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One named step of a job, declared by its kind."""
+
+    id: str
+    name: str
+    status: StepStatus = StepStatus.PENDING
+
+    def to_dict(self) -> dict[str, str]:
+        return {"id": self.id, "name": self.name, "status": self.status.value}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Step:
+        return cls(id=str(data["id"]), name=str(data["name"]), status=StepStatus(data["status"]))
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an attempt or a job failed: a message and a short type name."""
+
+    message: str
+    type: str
+    attempt: int | None = None
+    at: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"message": self.message, "type": self.type}
+        if self.attempt is not None:
+            out["attempt"] = self.attempt
+        if self.at is not None:
+            out["at"] = self.at.isoformat()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Failure:
+        at = data.get("at")
+        return cls(
+            message=str(data.get("message", "")),
+            type=str(data.get("type", "error")),
+            attempt=data.get("attempt"),
+            at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A job as stored: everything both surfaces show, and what workers need to run it."""
+
+    id: str
+    workspace: str
+    kind: str
+    title: str
+    status: JobStatus
+    created_at: datetime
+    updated_at: datetime
+    run_at: datetime
+    max_attempts: int
+    subject: str | None = None
+    progress: int = 0
+    steps: tuple[Step, ...] = ()
+    current_step: str | None = None
+    input: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    result: Any = None
+    result_type: str | None = None
+    error: Failure | None = None
+    errors: tuple[Failure, ...] = ()
+    attempt: int = 0
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    worker: str | None = None
+    lease_expires_at: datetime | None = None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def ref(self) -> AttemptRef:
+        return AttemptRef(self.id, self.attempt)
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptRef:
+    """One attempt of one job: the fence every worker write carries.
+
+    A claim starts a new attempt; a worker's write lands only while the job is still
+    running that same attempt, so a worker that lost its lease can no longer change the job.
+    """
+
+    job_id: str
+    attempt: int
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """What it takes to enqueue a job; the store fills in the rest."""
+
+    id: str
+    workspace: str
+    kind: str
+    title: str
+    max_attempts: int
+    steps: Sequence[Step] = ()
+    subject: str | None = None
+    input: Mapping[str, Any] = field(default_factory=dict)
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    run_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A running attempt's latest progress and steps, as its handler reported them."""
+
+    ref: AttemptRef
+    progress: int
+    steps: tuple[Step, ...]
+    current_step: str | None
+
+
+class Verdict(enum.StrEnum):
+    """How an attempt ended, from the worker's point of view."""
+
+    COMPLETED = "completed"
+    FAILED = "failed"
+    RETRY = "retry"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """The end of one attempt, written once under the attempt's fence."""
+
+    ref: AttemptRef
+    verdict: Verdict
+    progress: int
+    steps: tuple[Step, ...]
+    result: Any = None
+    result_type: str | None = None
+    failure: Failure | None = None
+    retry_at: datetime | None = None
+
+
+def derived_progress(steps: Sequence[Step]) -> int:
+    """Progress implied by steps alone: the share of finished steps, rounded."""
+    if not steps:
+        return 0
+    done = sum(1 for step in steps if step.status is StepStatus.COMPLETED)
+    return round(100 * done / len(steps))
+
+
+def reset_steps(steps: Sequence[Step]) -> tuple[Step, ...]:
+    """The steps as a fresh attempt sees them: all pending."""
+    return tuple(replace(step, status=StepStatus.PENDING) for step in steps)
+
+
+def settle_steps(steps: Sequence[Step], status: StepStatus) -> tuple[Step, ...]:
+    """Close the running step(s) with `status` (completed on success, failed otherwise)."""
+    return tuple(replace(s, status=status) if s.status is StepStatus.RUNNING else s for s in steps)

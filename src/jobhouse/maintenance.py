@@ -1,0 +1,69 @@
+"""Background duties, each a small service with the same shape: ``await service.run(stop)``.
+
+- `Rescuer`: re-queues jobs whose worker stopped heartbeating (lease expired); a job with no
+  attempts left fails with a "lost" error instead.
+
+Every process that runs workers also runs these; they are idempotent, so several processes
+running them at once is safe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from typing import Protocol
+
+from jobhouse.errors import StoreUnavailable
+from jobhouse.store.base import Store
+
+log = logging.getLogger(__name__)
+
+
+class Service(Protocol):
+    async def run(self, stop: asyncio.Event) -> None: ...
+
+
+class Rescuer:
+    """Every `interval` seconds, hands the jobs of vanished workers back to the queue."""
+
+    def __init__(self, store: Store, interval: float = 1.0) -> None:
+        self.store = store
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
+            if stop.is_set():
+                return
+            await self.sweep()
+
+    async def sweep(self) -> list[str]:
+        try:
+            rescued = await self.store.rescue()
+        except StoreUnavailable as exc:
+            log.warning("rescue sweep failed: %s", exc)
+            return []
+        if rescued:
+            log.warning("rescued %d job(s) whose lease expired: %s", len(rescued), ", ".join(rescued[:10]))
+        return rescued
+
+
+async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:
+    """Run services until `stop` is set; one failing does not stop the others."""
+    async with asyncio.TaskGroup() as group:
+        for service in services:
+            group.create_task(_guarded(service, stop))
+
+
+async def _guarded(service: Service, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            await service.run(stop)
+            return
+        except Exception:
+            log.exception("%s crashed; restarting it in 1s", type(service).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), 1.0)

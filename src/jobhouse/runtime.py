@@ -1,0 +1,92 @@
+"""One jobhouse process: its store, kinds, services, and the background work it runs.
+
+`jobhouse serve`, `jobhouse worker` and the tests all build a `Runtime`; nothing here is global,
+so several runtimes (on several stores) can live in one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import os
+import sys
+from collections.abc import Mapping, Sequence
+
+from jobhouse.builtin import builtin_kinds
+from jobhouse.clock import Clock
+from jobhouse.hub import Refresher
+from jobhouse.keys import create_key
+from jobhouse.maintenance import Rescuer, Service, run_services
+from jobhouse.registry import Registry
+from jobhouse.search import Searcher
+from jobhouse.service import JobService
+from jobhouse.settings import Settings
+from jobhouse.sources import Source, default_sources
+from jobhouse.store import open_store
+from jobhouse.worker import Worker
+
+DEFAULT_WORKSPACE = "default"
+
+
+def load_apps(specs: Sequence[str]) -> Registry:
+    """The kinds of ``module:attribute`` specs (each a `Registry`), merged."""
+    if "" not in sys.path and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    merged = Registry()
+    for spec in specs:
+        module_name, _, attribute = spec.partition(":")
+        if not module_name or not attribute:
+            raise ValueError(f"--app takes module:attribute, e.g. myproject.jobs:jobs (got {spec!r})")
+        registry = getattr(importlib.import_module(module_name), attribute, None)
+        if not isinstance(registry, Registry):
+            raise ValueError(f"{spec} is not a jobhouse Registry")
+        merged = merged.merged(registry) if len(merged) else registry
+    return merged
+
+
+class Runtime:
+    """Builds and owns everything one process needs."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        registry: Registry | None = None,
+        clock: Clock | None = None,
+        sources: Sequence[Source] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = open_store(settings.database, clock=clock)
+        self.searcher = Searcher(
+            self.store, default_sources(environ or os.environ) if sources is None else sources
+        )
+        self.operator_kinds = load_apps(settings.apps) if registry is None else registry
+        self.registry = builtin_kinds(self.searcher).merged(self.operator_kinds)
+        self.service = JobService(self.store, self.registry)
+
+    async def open(self) -> None:
+        await self.store.open()
+        self.operator_kinds.bind(self.service.create)
+
+    async def close(self) -> None:
+        self.operator_kinds.bind(None)
+        await self.store.close()
+
+    async def first_key(self) -> str | None:
+        """On a store's very first run, a key for the default workspace; otherwise None."""
+        if await self.store.first_run():
+            key, _ = await create_key(self.store, DEFAULT_WORKSPACE, label="created on first run")
+            return key
+        return None
+
+    def services(self, *, workers: bool) -> list[Service]:
+        services: list[Service] = [Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval)]
+        if workers:
+            services.append(Worker(self.store, self.registry, self.settings.worker_options()))
+            services.append(Rescuer(self.store, self.settings.rescue_interval))
+        return services
+
+    async def run(self, stop: asyncio.Event, *, workers: bool) -> None:
+        """Run the background services (and workers, if asked) until `stop` is set."""
+        await run_services(self.services(workers=workers), stop)

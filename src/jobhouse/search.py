@@ -1,0 +1,141 @@
+"""The candidate search: selectors, syncing sources into the store's index, and ranked results.
+
+A search never scans the machine itself: it reads the index that `source-sync` jobs fill, so
+every API node answers the same. A source that was never synced is synced on first use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
+from jobhouse.errors import InvalidSelector, SourceNotFound
+from jobhouse.ranking import Match, rank
+from jobhouse.sources import Source, SourceError
+from jobhouse.store.base import Store
+from jobhouse.validation import validate
+
+Text = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Selector(BaseModel):
+    """What to search for: `app` (required) and optional filters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Selector")
+
+    app: Text = Field(description="Application name or part of it; typos are tolerated")
+    os: Literal["linux", "macos", "windows"] | None = Field(default=None, description="Target OS")
+    kind: Literal["gui", "cli"] | None = Field(default=None, description="Graphical or command-line")
+    limit: int = Field(default=25, ge=1, le=100, description="Most candidates to return")
+    version: Text | None = Field(default=None, description="Version prefix, e.g. '12' or '1.2'")
+    source: Text | None = Field(default=None, description="Only candidates from this source")
+
+    @field_validator("app")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be blank")
+        return value.strip()
+
+
+def candidate_view(match: Match) -> dict[str, Any]:
+    c = match.candidate
+    return {
+        "id": c.id,
+        "app": c.app,
+        "name": c.name,
+        "version": c.version,
+        "os": c.os.value,
+        "kind": c.kind.value,
+        "source": c.source,
+        "score": round(match.score, 2),
+        "match": match.reason,
+        "launch": c.launch,
+        "description": c.description,
+    }
+
+
+class Searcher:
+    """Searches the store's candidate index and keeps it filled from `sources`."""
+
+    def __init__(self, store: Store, sources: Sequence[Source]) -> None:
+        self.store = store
+        self.sources = {source.id: source for source in sources}
+        self._sync_locks: dict[str, asyncio.Lock] = {}
+
+    def selector(self, data: Any) -> Selector:
+        """A valid selector from parsed JSON, or `InvalidSelector` naming the problem."""
+        if isinstance(data, Mapping) and "app" not in data:
+            raise InvalidSelector("Invalid selector: app is required")
+        selector = validate(Selector, data, "Invalid selector", InvalidSelector)
+        if selector.source is not None and selector.source not in self.sources:
+            known = ", ".join(sorted(self.sources)) or "none"
+            raise InvalidSelector(
+                f"Invalid selector: source: unknown source {selector.source!r} (known: {known})"
+            )
+        return selector
+
+    def check_input(self, data: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Input check of the `search-resolve` kind: the normalized selector."""
+        return self.selector(data).model_dump(exclude_none=True)
+
+    async def search(self, selector: Selector) -> list[dict[str, Any]]:
+        wanted = [selector.source] if selector.source else list(self.sources)
+        await self.ensure_synced(wanted)
+        where = CandidateFilter(
+            os=OS(selector.os) if selector.os else None,
+            kind=AppKind(selector.kind) if selector.kind else None,
+            source=selector.source,
+            version_prefix=selector.version,
+        )
+        candidates = await self.store.candidates(where)
+        matches = await asyncio.to_thread(rank, candidates, selector.app, selector.limit)
+        return [candidate_view(m) for m in matches]
+
+    async def ensure_synced(self, source_ids: Sequence[str]) -> None:
+        states = await self.store.source_states()
+        for source_id in source_ids:
+            state = states.get(source_id)
+            if state is None or (state.synced_at is None and state.last_error is None):
+                try:
+                    await self.sync(source_id)
+                except SourceError:
+                    pass  # recorded on the source; the search goes on with what there is
+
+    def lock(self, source_id: str) -> asyncio.Lock:
+        """Held while a source syncs, so two syncs of one source in a process do not interleave."""
+        return self._sync_locks.setdefault(source_id, asyncio.Lock())
+
+    async def scan(self, source_id: str) -> list[Candidate]:
+        """Read a source; a failure is recorded on the source and raised as `SourceError`."""
+        source = self.source(source_id)
+        try:
+            return await asyncio.to_thread(source.scan)
+        except Exception as exc:
+            await self.store.record_source_error(source_id, f"{type(exc).__name__}: {exc}")
+            raise SourceError(f"{source_id}: {exc}") from exc
+
+    async def index(self, source_id: str, candidates: Sequence[Candidate]) -> None:
+        """Swap a source's candidates in the index, atomically: searches see old or new, never half."""
+        await self.store.replace_candidates(source_id, candidates)
+
+    async def sync(self, source_id: str) -> int:
+        """Scan and index one source; the number of candidates. A failed scan keeps the old index."""
+        async with self.lock(source_id):
+            candidates = await self.scan(source_id)
+            await self.index(source_id, candidates)
+            return len(candidates)
+
+    def source(self, source_id: str) -> Source:
+        try:
+            return self.sources[source_id]
+        except KeyError:
+            raise SourceNotFound() from None
+
+    async def states(self) -> list[tuple[Source, SourceState]]:
+        states = await self.store.source_states()
+        return [(source, states.get(source.id) or SourceState(source.id)) for source in self.sources.values()]

@@ -1,0 +1,134 @@
+"""Running a process: `serve` (HTTP API, plus embedded workers unless told otherwise) and `work`.
+
+Shutdown, on SIGTERM or SIGINT: long-polls are answered at once with the job as it is, the HTTP
+server stops accepting and finishes its requests, and workers stop claiming, give running jobs
+`shutdown_grace` seconds to finish, then hand the rest back to the queue. A second signal skips
+the grace period.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from collections.abc import Callable, Coroutine, Generator
+from typing import Any
+
+import uvicorn
+
+from jobhouse.api import create_app
+from jobhouse.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the process's shutdown is ours to run."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def _on_signals(handler: Callable[[], None]) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, handler)
+
+
+async def serve(
+    runtime: Runtime, *, workers: bool = True, sock: socket.socket | None = None, announce: bool = True
+) -> None:
+    """Serve the API (and run workers, if `workers`) until SIGINT/SIGTERM."""
+    settings = runtime.settings
+    await runtime.open()
+    try:
+        key = await runtime.first_key()
+        if key is not None and announce:
+            _announce_first_key(key, settings.host, settings.port)
+        config = uvicorn.Config(
+            create_app(runtime),
+            host=settings.host,
+            port=settings.port,
+            log_level=settings.log_level,
+            lifespan="off",
+            timeout_graceful_shutdown=max(round(settings.shutdown_grace), 1),
+            server_header=False,
+        )
+        server = _Server(config)
+        stop = asyncio.Event()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            runtime.store.hub.close()
+            server.should_exit = True
+            stop.set()
+            if signals > 1:
+                server.force_exit = True
+                for task in background_tasks:
+                    task.cancel()
+
+        background_tasks = [
+            asyncio.create_task(runtime.run(stop, workers=workers and settings.concurrency > 0))
+        ]
+        _on_signals(on_signal)
+        try:
+            await server.serve(sockets=[sock] if sock else None)
+        finally:
+            runtime.store.hub.close()
+            stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*background_tasks)
+    finally:
+        await runtime.close()
+
+
+async def work(runtime: Runtime) -> None:
+    """Run workers (and the rescuer) without an HTTP server, until SIGINT/SIGTERM."""
+    await runtime.open()
+    try:
+        stop = asyncio.Event()
+        task = asyncio.create_task(runtime.run(stop, workers=True))
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            stop.set()
+            if signals > 1:
+                task.cancel()
+
+        _on_signals(on_signal)
+        log.info("worker running %d kind(s): %s", len(runtime.registry), ", ".join(runtime.registry.names()))
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await runtime.close()
+
+
+def _announce_first_key(key: str, host: str, port: int) -> None:
+    url = f"http://{host}:{port}"
+    print(
+        "\n"
+        "  jobhouse: a new store, so here is its first API key (workspace 'default').\n"
+        "  It is shown only this once; keep it somewhere safe:\n\n"
+        f"    {key}\n\n"
+        f"  Try: curl -H 'Authorization: Bearer {key}' {url}/api/jobs\n"
+        "  More keys: jobhouse keys create --workspace NAME\n",
+        flush=True,
+    )
+
+
+def run(main: Coroutine[Any, Any, None]) -> None:
+    """Run `main` on uvloop when it is installed, else on asyncio's own loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is pinned for the server
+        asyncio.run(main)
+        return
+    uvloop.run(main)

@@ -1,0 +1,82 @@
+"""Settings: one frozen dataclass, read from ``JOBHOUSE_*`` environment variables and CLI flags.
+
+=============================  ============================  ================================
+setting                        environment variable          default
+=============================  ============================  ================================
+database                       JOBHOUSE_DATABASE_URL         sqlite:///jobhouse.db
+host, port                     JOBHOUSE_HOST, JOBHOUSE_PORT  127.0.0.1, 8000
+concurrency (0: no workers)    JOBHOUSE_CONCURRENCY          16
+lease                          JOBHOUSE_LEASE                30 s
+heartbeat                      JOBHOUSE_HEARTBEAT            5 s
+poll_interval                  JOBHOUSE_POLL_INTERVAL        1 s
+rescue_interval                JOBHOUSE_RESCUE_INTERVAL      1 s
+refresh_interval               JOBHOUSE_REFRESH_INTERVAL     1 s
+shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
+max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
+apps                           JOBHOUSE_APP (comma list)     none
+=============================  ============================  ================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from jobhouse.retry import Backoff
+from jobhouse.worker import WorkerOptions
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database: str = "sqlite:///jobhouse.db"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    concurrency: int = 16
+    lease: float = 30.0
+    heartbeat: float = 5.0
+    poll_interval: float = 1.0
+    rescue_interval: float = 1.0
+    refresh_interval: float = 1.0
+    shutdown_grace: float = 10.0
+    max_body: int = 1024 * 1024
+    apps: tuple[str, ...] = ()
+    log_level: str = "info"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
+        """Defaults, then the environment, then `overrides` (CLI flags; None means not given)."""
+        values: dict[str, Any] = {}
+        for field in dataclasses.fields(cls):
+            env = "JOBHOUSE_DATABASE_URL" if field.name == "database" else f"JOBHOUSE_{field.name.upper()}"
+            if field.name == "apps":
+                env = "JOBHOUSE_APP"
+            raw = environ.get(env)
+            if raw:
+                values[field.name] = _convert(field.name, field.type, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
+        return cls(**values)
+
+    def worker_options(self) -> WorkerOptions:
+        return WorkerOptions(
+            concurrency=max(self.concurrency, 1),
+            lease=self.lease,
+            heartbeat=self.heartbeat,
+            poll_interval=self.poll_interval,
+            shutdown_grace=self.shutdown_grace,
+            backoff=Backoff(),
+        )
+
+
+def _convert(name: str, kind: Any, raw: str) -> Any:
+    try:
+        if kind in ("int", int):
+            return int(raw)
+        if kind in ("float", float):
+            return float(raw)
+    except ValueError:
+        raise ValueError(f"environment setting for {name} must be a number, not {raw!r}") from None
+    if name == "apps":
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+    return raw

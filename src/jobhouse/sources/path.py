@@ -1,0 +1,78 @@
+"""The `PATH` source: every executable a shell on this machine could run by bare name.
+
+Directories are searched in `PATH` order and, as in a shell, the first directory holding an executable
+of a given name wins; later ones with the same name are shadowed. A non-executable file does not shadow
+anything. Directories that are missing or unreadable are skipped, since stale `PATH` entries are common.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+from collections.abc import Mapping, Sequence
+
+from jobhouse.catalog import OS, AppKind, Candidate
+
+_ANY_EXECUTE_BIT = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+
+
+def platform_os(platform: str = sys.platform) -> OS:
+    """The `OS` for a `sys.platform` value; other Unix-likes count as Linux."""
+    if platform == "darwin":
+        return OS.MACOS
+    if platform in ("win32", "cygwin"):
+        return OS.WINDOWS
+    return OS.LINUX
+
+
+class PathSource:
+    """Executables in a list of directories, typically `$PATH`."""
+
+    id: str = "path"
+    title: str = "Executables on PATH"
+
+    def __init__(self, dirs: Sequence[str]) -> None:
+        self.dirs: tuple[str, ...] = tuple(dirs)
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str]) -> PathSource:
+        """The directories of `environ["PATH"]`, in order; empty entries are ignored."""
+        return cls([d for d in environ.get("PATH", "").split(os.pathsep) if d])
+
+    def scan(self) -> list[Candidate]:
+        this_os = platform_os()
+        found: dict[str, str] = {}
+        for directory in self.dirs:
+            for name, path in _executables(directory):
+                found.setdefault(name, path)
+        return [
+            Candidate(
+                id=f"path:{name}",
+                app=name,
+                name=name,
+                os=this_os,
+                kind=AppKind.CLI,
+                source="path",
+                version=None,
+                launch=path,
+            )
+            for name, path in sorted(found.items())
+        ]
+
+
+def _executables(directory: str) -> list[tuple[str, str]]:
+    """(name, absolute path) of the executable regular files in `directory`; [] if it can't be read."""
+    found: list[tuple[str, str]] = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    info = entry.stat()  # follows symlinks; a dangling one raises
+                except OSError:
+                    continue
+                if stat.S_ISREG(info.st_mode) and info.st_mode & _ANY_EXECUTE_BIT:
+                    found.append((entry.name, os.path.abspath(entry.path)))
+    except OSError:
+        return []
+    return found

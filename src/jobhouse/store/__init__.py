@@ -1,0 +1,30 @@
+"""Backends for jobs, keys and the candidate index, chosen by database URL."""
+
+from __future__ import annotations
+
+from jobhouse.clock import Clock
+from jobhouse.errors import InvalidRequest
+from jobhouse.store.base import Cursor, JobPage, JobQuery, Store
+
+__all__ = ["Cursor", "JobPage", "JobQuery", "Store", "open_store", "sqlite_path"]
+
+
+def sqlite_path(url: str) -> str | None:
+    """The file of a ``sqlite:///path`` URL (or a bare path); None for other schemes."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///") or None
+    if url.startswith("sqlite://"):
+        return url.removeprefix("sqlite://") or None
+    if "://" not in url:
+        return url
+    return None
+
+
+def open_store(url: str, *, clock: Clock | None = None) -> Store:
+    """A store for `url` (not yet opened): ``sqlite:///jobhouse.db`` or a path."""
+    path = sqlite_path(url)
+    if path is not None:
+        from jobhouse.store.sqlite import SqliteStore
+
+        return SqliteStore(path, clock=clock)
+    raise InvalidRequest(f"Unsupported database URL {url!r}: use sqlite:///path/to/file.db")

@@ -1,0 +1,131 @@
+"""The `Store` protocol: job operations, not SQL.
+
+Internal: the seam between jobhouse and its backends (SQLite, PostgreSQL), not a public
+extension point. Every backend passes the same contract suite (``tests/test_store_contract.py``).
+
+Rules every backend keeps:
+
+- A job change is one write; several changes submitted together are one transaction where the
+  backend can batch them (claims, reports, outcomes).
+- Worker writes are fenced by `AttemptRef`: they land only while the job is still running that
+  attempt. A write that lost the race changes nothing and says so.
+- After each commit the backend publishes to its `hub`; changes other processes made reach the
+  hub through `Hub.external_change()`.
+- An unreachable or locked store raises `StoreUnavailable`, never a driver error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from jobhouse.catalog import Candidate, CandidateFilter, SourceState
+from jobhouse.clock import Clock
+from jobhouse.hub import Hub, Seen
+from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report
+from jobhouse.keys import ApiKey
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a page of a newest-first listing ends."""
+
+    created_at: datetime
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobQuery:
+    """A listing of one workspace's jobs, newest first."""
+
+    workspace: str
+    subject: str | None = None
+    kind: str | None = None
+    statuses: frozenset[JobStatus] | None = None
+    limit: int = 50
+    after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: list[Job]
+    next: Cursor | None
+
+
+class Store(Protocol):
+    """What jobhouse needs from a backend."""
+
+    hub: Hub
+    clock: Clock
+
+    async def open(self) -> None:
+        """Connect and bring the schema up to date."""
+
+    async def close(self) -> None: ...
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations; the names of those applied."""
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+        """Insert queued jobs in one transaction."""
+
+    async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
+        """A job, or None if it does not exist (in `workspace`, when given)."""
+
+    async def list_jobs(self, query: JobQuery) -> JobPage: ...
+
+    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
+        """End a queued or running job as cancelled; idempotent on cancelled jobs.
+
+        Raises `JobNotFound`, or `JobAlreadyFinished` for a completed or failed job.
+        """
+
+    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
+        """Start up to `limit` due queued jobs of `kinds`, oldest first, each as a new attempt."""
+
+    async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
+        """Extend the leases of running attempts; the ids of those that are no longer ours."""
+
+    async def report(self, reports: Sequence[Report], lease: float) -> set[str]:
+        """Write progress and steps (renewing leases); the ids of attempts no longer ours."""
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        """End attempts; for each, whether it was still ours and so was written."""
+
+    async def release(self, refs: Sequence[AttemptRef]) -> int:
+        """Hand running attempts back to the queue at once (graceful shutdown)."""
+
+    async def rescue(self) -> list[str]:
+        """Re-queue (or fail, with no attempts left) jobs whose lease expired; their ids."""
+
+    async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
+        """Status and attempt of each job (None when it no longer exists)."""
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None: ...
+
+    async def get_key(self, key_id: str) -> ApiKey | None: ...
+
+    async def list_keys(self) -> list[ApiKey]: ...
+
+    async def revoke_key(self, key_id: str) -> bool:
+        """Revoke a key; False if there is no such active key."""
+
+    async def first_run(self) -> bool:
+        """True exactly once in the life of a store: the first caller sets up defaults."""
+
+    # -- candidate index ---------------------------------------------------------------------
+
+    async def replace_candidates(self, source: str, candidates: Sequence[Candidate]) -> None:
+        """Swap a source's candidates for these, atomically, and record the sync."""
+
+    async def record_source_error(self, source: str, error: str) -> None: ...
+
+    async def source_states(self) -> dict[str, SourceState]: ...
+
+    async def candidates(self, where: CandidateFilter) -> list[Candidate]: ...

@@ -1,0 +1,258 @@
+"""The SQLite engine under `SqliteStore`: one writer thread with group commit, pooled readers.
+
+Every write runs on one thread and one connection. Writes submitted while a transaction is in
+flight queue up and then commit together: one ``BEGIN IMMEDIATE`` and one fsync for all of them,
+each inside its own savepoint so that one failing write does not undo the others. Reads run on
+a small pool of threads with their own connections; WAL lets them run beside the writer.
+
+Between batches the writer thread reads ``PRAGMA data_version``, which changes only when
+*another* connection (another process) committed; that is how changes made by other processes
+on the same file reach the hub without any per-waiter polling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from jobhouse.errors import StoreUnavailable
+
+T = TypeVar("T")
+Op = Callable[[sqlite3.Connection], Any]
+log = logging.getLogger(__name__)
+
+_BATCH_LIMIT = 256
+
+
+@dataclass(frozen=True, slots=True)
+class SqliteOptions:
+    """How the SQLite file is opened.
+
+    `synchronous` FULL (the default) fsyncs every commit, so an accepted job survives a power
+    cut; NORMAL survives process crashes only and is faster. `busy_timeout` is how long a write
+    waits for another process's lock before the store reports itself unavailable.
+    """
+
+    synchronous: str = "FULL"
+    busy_timeout: float = 5.0
+    readers: int = 2
+    probe_interval: float = 0.02
+
+
+def connect(path: str, options: SqliteOptions) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=options.busy_timeout)
+    conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {options.synchronous}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -32000")
+    return conn
+
+
+def unavailable(exc: sqlite3.Error) -> StoreUnavailable:
+    return StoreUnavailable(f"SQLite: {exc}")
+
+
+class _Stop:
+    pass
+
+
+_STOP = _Stop()
+
+
+class Engine:
+    """Runs writes on the writer thread (batched) and reads on the reader pool."""
+
+    def __init__(self, path: str, options: SqliteOptions, on_external_change: Callable[[], None]) -> None:
+        self.path = path
+        self.options = options
+        self._on_external_change = on_external_change
+        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | _Stop] = queue.SimpleQueue()
+        self._local = threading.local()
+        self._readers: ThreadPoolExecutor | None = None
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reader_conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        ready: asyncio.Future[None] = self._loop.create_future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="jobhouse-sqlite-writer", daemon=True
+        )
+        self._thread.start()
+        await ready
+        self._readers = ThreadPoolExecutor(self.options.readers, thread_name_prefix="jobhouse-sqlite-reader")
+
+    async def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            await asyncio.to_thread(self._thread.join)
+            self._thread = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        with self._lock:
+            for conn in self._reader_conns:
+                conn.close()
+            self._reader_conns.clear()
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(self, op: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
+        """Run `op` in a write transaction (shared with whatever else is queued)."""
+        if self._thread is None or self._loop is None:
+            raise StoreUnavailable("SQLite store is closed")
+        future: asyncio.Future[T] = self._loop.create_future()
+        self._queue.put((op, future))
+        return future
+
+    def _run(self, ready: asyncio.Future[None]) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            conn = connect(self.path, self.options)
+            version = conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.Error as exc:
+            error = unavailable(exc)
+            loop.call_soon_threadsafe(_set_exception, ready, error)
+            self._thread = None
+            return
+        loop.call_soon_threadsafe(_set_result, ready, None)
+        try:
+            while True:
+                try:
+                    item = self._queue.get(timeout=self.options.probe_interval)
+                except queue.Empty:
+                    item = None
+                if isinstance(item, _Stop):
+                    self._fail_pending()
+                    return
+                if item is not None:
+                    batch = [item]
+                    while len(batch) < _BATCH_LIMIT:
+                        try:
+                            more = self._queue.get_nowait()
+                        except queue.Empty:
+                            break
+                        if isinstance(more, _Stop):
+                            self._queue.put(more)
+                            break
+                        batch.append(more)
+                    self._commit(conn, batch)
+                with contextlib.suppress(sqlite3.Error):
+                    seen = conn.execute("PRAGMA data_version").fetchone()[0]
+                    if seen != version:
+                        version = seen
+                        loop.call_soon_threadsafe(self._on_external_change)
+        finally:
+            conn.close()
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            error = unavailable(exc)
+            self._deliver([(future, None, error) for _, future in batch])
+            return
+        single = len(batch) == 1
+        for op, future in batch:
+            if not single:
+                conn.execute("SAVEPOINT op")
+            try:
+                value = op(conn)
+            except BaseException as exc:
+                if single:
+                    conn.execute("ROLLBACK")
+                    self._deliver([(future, None, _translate(exc))])
+                    return
+                conn.execute("ROLLBACK TO op")
+                conn.execute("RELEASE op")
+                results.append((future, None, _translate(exc)))
+            else:
+                if not single:
+                    conn.execute("RELEASE op")
+                results.append((future, value, None))
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            error = unavailable(exc)
+            results = [(future, None, error) for future, _, _ in results]
+        self._deliver(results)
+
+    def _fail_pending(self) -> None:
+        leftovers = []
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if not isinstance(item, _Stop):
+                leftovers.append((item[1], None, StoreUnavailable("SQLite store is closed")))
+        self._deliver(leftovers)
+
+    def _deliver(self, results: Sequence[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+        assert self._loop is not None
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            self._loop.call_soon_threadsafe(_resolve_all, results)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    async def read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        if self._readers is None or self._loop is None:
+            raise StoreUnavailable("SQLite store is closed")
+        return await self._loop.run_in_executor(self._readers, self._read, op)
+
+    def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        try:
+            if conn is None:
+                conn = connect(self.path, self.options)
+                conn.execute("PRAGMA query_only = 1")
+                self._local.conn = conn
+                with self._lock:
+                    self._reader_conns.append(conn)
+            return op(conn)
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, sqlite3.OperationalError | sqlite3.DatabaseError) and not isinstance(
+        exc, sqlite3.IntegrityError | sqlite3.ProgrammingError
+    ):
+        return unavailable(exc)
+    return exc
+
+
+def _resolve_all(results: Sequence[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in results:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+
+def _set_result(future: asyncio.Future[None], value: None) -> None:
+    if not future.done():
+        future.set_result(value)
+
+
+def _set_exception(future: asyncio.Future[None], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)
