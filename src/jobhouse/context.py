@@ -2,15 +2,16 @@
 
 The same context serves async handlers (on the event loop) and plain functions (in a thread):
 ``ctx.step(...)`` works with ``async with`` and ``with``, and ``ctx.progress(n)`` may be awaited
-or simply called. Updates go to the worker's reporter, which writes the latest state of each job
-in batches; they never block the handler on the store.
+or simply called. Updates go to the worker's reporter, which writes the latest state of each job,
+many jobs per write. Awaited, they return once the state is written, so what a handler has
+reported is what the API shows; called from a thread, they return at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
 from types import TracebackType
 from typing import Any
@@ -35,7 +36,9 @@ _DONE = _Done()
 class JobContext:
     """Passed to every handler. Read `input`, `metadata`, `subject`; report with `step` and `progress`."""
 
-    def __init__(self, job: Job, push: Callable[[Report], None], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, job: Job, push: Callable[[Report], Awaitable[None]], loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.job = job
         self._push = push
         self._loop = loop
@@ -95,15 +98,19 @@ class JobContext:
         known = ", ".join(s.id for s in self._steps) or "none"
         raise KeyError(f"kind {self.job.kind!r} declares no step {step_id!r} (steps: {known})")
 
-    def progress(self, percent: int) -> _Done:
-        """Set progress (0-100). Progress never goes down within an attempt."""
+    def progress(self, percent: int) -> Awaitable[None]:
+        """Set progress (0-100); never goes down within an attempt.
+
+        Await it (``await ctx.progress(50)``) to return once the API shows it; in a plain
+        function just call it.
+        """
         if isinstance(percent, bool) or not isinstance(percent, int | float):
             raise TypeError("progress is a number from 0 to 100")
         value = max(0, min(100, int(percent)))
-        if value > self._progress:
-            self._progress = value
-            self._send()
-        return _DONE
+        if value <= self._progress:
+            return _DONE
+        self._progress = value
+        return self._send()
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -118,7 +125,7 @@ class JobContext:
     def mark_cancelled(self) -> None:
         self._cancelled.set()
 
-    def _set_step(self, index: int, status: StepStatus) -> None:
+    def _set_step(self, index: int, status: StepStatus) -> Awaitable[None]:
         step = self._steps[index]
         self._steps[index] = replace(step, status=status)
         if status is StepStatus.RUNNING:
@@ -126,14 +133,14 @@ class JobContext:
         elif self._current == step.name:
             self._current = None
         self._progress = max(self._progress, derived_progress(self._steps))
-        self._send()
+        return self._send()
 
-    def _send(self) -> None:
+    def _send(self) -> Awaitable[None]:
         report = Report(self.job.ref, self._progress, tuple(self._steps), self._current)
         if threading.get_ident() == self._loop_thread:
-            self._push(report)
-        else:
-            self._loop.call_soon_threadsafe(self._push, report)
+            return self._push(report)
+        self._loop.call_soon_threadsafe(self._push, report)
+        return _DONE
 
 
 class StepScope:
@@ -154,9 +161,12 @@ class StepScope:
         self._ctx._set_step(self._index, StepStatus.COMPLETED if exc_type is None else StepStatus.FAILED)
 
     async def __aenter__(self) -> None:
-        self.__enter__()
+        await self._ctx._set_step(self._index, StepStatus.RUNNING)
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.__exit__(exc_type, exc, tb)
+        status = StepStatus.COMPLETED if exc_type is None else StepStatus.FAILED
+        written = self._ctx._set_step(self._index, status)
+        if exc_type is None:
+            await written

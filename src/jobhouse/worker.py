@@ -23,6 +23,7 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -272,20 +273,30 @@ class Worker:
 
 
 class _Reporter:
-    """Writes the latest progress of each running job, many jobs per write."""
+    """Writes the latest progress of each running job, many jobs per write.
+
+    `push` returns a future that resolves once that state is written (or superseded by the
+    job's end), so ``async with ctx.step(...)`` returns only when the API shows the step.
+    """
 
     def __init__(self, store: Store, lease: float) -> None:
         self._store = store
         self._lease = lease
         self._pending: dict[str, Report] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._event = asyncio.Event()
 
-    def push(self, report: Report) -> None:
-        self._pending[report.ref.job_id] = report
+    def push(self, report: Report) -> asyncio.Future[None]:
+        job_id = report.ref.job_id
+        self._pending[job_id] = report
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
         self._event.set()
+        return future
 
     def discard(self, job_id: str) -> None:
         self._pending.pop(job_id, None)
+        _resolve(self._waiters.pop(job_id, ()))
 
     async def run(self, quiet: asyncio.Event) -> None:
         relay = asyncio.create_task(_relay(quiet, self._event))
@@ -298,6 +309,7 @@ class _Reporter:
                         return
                     continue
                 batch, self._pending = self._pending, {}
+                waiters = [self._waiters.pop(job_id, []) for job_id in batch]
                 try:
                     lost = await self._store.report(list(batch.values()), self._lease)
                 except StoreUnavailable:
@@ -308,9 +320,20 @@ class _Reporter:
                     await asyncio.sleep(0.5)
                     self._event.set()
                     continue
+                finally:
+                    for futures in waiters:
+                        _resolve(futures)
                 self._store.hub.stopped(lost)
         finally:
             relay.cancel()
+            for futures in self._waiters.values():
+                _resolve(futures)
+
+
+def _resolve(futures: Iterable[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
 
 
 def _failure(exc: BaseException) -> Failure:

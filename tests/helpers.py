@@ -1,0 +1,53 @@
+"""Small assertions shared by the HTTP tests."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import httpx
+
+RUN_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+WORKSPACE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def assert_error(response: httpx.Response, status: int, error_code: str, message: str | None = None) -> str:
+    """The response is the error envelope with this status and code; returns the message."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"error", "code", "error_code"}, body
+    assert body["code"] == status
+    assert body["error_code"] == error_code, body
+    assert isinstance(body["error"], str)
+    assert body["error"]
+    if message is not None:
+        assert body["error"] == message
+    return str(body["error"])
+
+
+def is_uuid(value: Any) -> bool:
+    try:
+        return str(uuid.UUID(value)) == value
+    except (ValueError, TypeError, AttributeError):
+        return False
+
+
+async def wait_done(client: httpx.AsyncClient, job_id: str, timeout_ms: int = 20000) -> dict[str, Any]:
+    """Long-poll a job (run surface) until it ends."""
+    response = await client.get(
+        f"/api/v1/run/jobs/{job_id}", params={"wait": "done", "timeout_ms": timeout_ms}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    assert body["status"] in {"done", "failed", "cancelled"}, body
+    return body
+
+
+async def create(client: httpx.AsyncClient, type: str, **fields: Any) -> dict[str, Any]:
+    """Create a job on the workspace surface; returns the job object."""
+    response = await client.post("/api/jobs", json={"type": type, **fields})
+    assert response.status_code == 202, response.text
+    job: dict[str, Any] = response.json()["job"]
+    return job

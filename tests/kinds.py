@@ -1,0 +1,72 @@
+"""Kinds the test servers run (``--app tests.kinds:jobs``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from jobhouse import JobContext, Registry
+from tests import beacon
+
+jobs = Registry()
+
+SEED_STEPS = [
+    ("collect", "Collecting Intel"),
+    ("ingest", "Processing Intel"),
+    ("build-matrix", "Building Competitor Matrix"),
+    ("build-battlecard", "Generating Battle Card"),
+]
+
+
+@jobs.kind(
+    "collect", title="Analyzing Competitor", steps=SEED_STEPS, max_attempts=1, result_type="battlecard"
+)
+async def collect(ctx: JobContext) -> dict[str, Any]:
+    """Runs the seed's four steps; with input {"beacon": addr, "hold_at": step} it waits there."""
+    address = ctx.input.get("beacon")
+    for step in ctx.steps:
+        async with ctx.step(step.id):
+            if address and ctx.input.get("hold_at") == step.id:
+                await beacon.arrive(address, f"at {step.id} {ctx.id}")
+                await beacon.held(address, ctx.id)
+    return {"battlecard": f"for {ctx.subject}", "metadata_seen": dict(ctx.metadata)}
+
+
+@jobs.kind("hold", title="Held job", steps=[("hold", "Holding")], max_attempts=1)
+async def hold(ctx: JobContext) -> dict[str, Any]:
+    """Says "started", waits for the test to release it, then says "after"."""
+    address = ctx.input["beacon"]
+    async with ctx.step("hold"):
+        await beacon.arrive(address, f"started {ctx.id}")
+        try:
+            await beacon.held(address, ctx.id)
+        except asyncio.CancelledError:
+            await beacon.arrive(address, f"interrupted {ctx.id}")
+            raise
+        await beacon.arrive(address, f"after {ctx.id}")
+    return {"released": True}
+
+
+@jobs.kind("hold-sync", title="Held job in a thread", steps=[("hold", "Holding")], max_attempts=1)
+def hold_sync(ctx: JobContext) -> dict[str, Any]:
+    """A plain function: runs until it sees ctx.cancelled."""
+    address = ctx.input["beacon"]
+    with ctx.step("hold"):
+        beacon.arrive_sync(address, f"started {ctx.id}")
+        deadline = time.monotonic() + 30
+        while not ctx.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        beacon.arrive_sync(address, f"{'cancelled' if ctx.cancelled else 'timed out'} {ctx.id}")
+    return {"cancelled": ctx.cancelled}
+
+
+@jobs.kind("echo", title="Echo", max_attempts=1)
+async def echo(ctx: JobContext) -> dict[str, Any]:
+    return {"input": dict(ctx.input)}
+
+
+@jobs.kind("boom", title="Always fails", steps=[("explode", "Exploding")], max_attempts=1)
+async def boom(ctx: JobContext) -> None:
+    async with ctx.step("explode"):
+        raise ValueError("boom: the handler failed")

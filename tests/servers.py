@@ -1,0 +1,183 @@
+"""Real jobhouse processes on loopback, for tests that speak HTTP or kill things."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import httpx
+
+from jobhouse.keys import create_key
+from jobhouse.store.sqlite import SqliteStore
+
+REPO = Path(__file__).resolve().parent.parent
+FAST_SETTINGS = {
+    "JOBHOUSE_HEARTBEAT": "0.5",
+    "JOBHOUSE_LEASE": "5",
+    "JOBHOUSE_POLL_INTERVAL": "0.5",
+    "JOBHOUSE_SHUTDOWN_GRACE": "2",
+    "JOBHOUSE_LOG_LEVEL": "warning",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Machine:
+    """A fake machine's applications: a PATH dir with executables and an XDG data dir."""
+
+    root: Path
+    bin: Path = field(init=False)
+    data: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.bin = self.root / "bin"
+        self.data = self.root / "share"
+        (self.data / "applications").mkdir(parents=True, exist_ok=True)
+        self.bin.mkdir(parents=True, exist_ok=True)
+
+    def executable(self, name: str) -> Path:
+        path = self.bin / name
+        path.write_text("#!/bin/sh\necho hello\n")
+        path.chmod(0o755)
+        return path
+
+    def desktop(self, file_id: str, **keys: str) -> Path:
+        path = self.data / "applications" / file_id
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lines = ["[Desktop Entry]", "Type=Application", *(f"{k}={v}" for k, v in keys.items())]
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
+            "XDG_DATA_DIRS": str(self.data),
+            "XDG_DATA_HOME": str(self.root / "no-home-data"),
+        }
+
+
+def standard_machine(root: Path) -> Machine:
+    machine = Machine(root)
+    machine.executable("firefox")
+    machine.executable("jobhouse-test-tool")
+    machine.desktop("firefox.desktop", Name="Firefox Web Browser", Exec="firefox %u", Keywords="web;browser;")
+    machine.desktop("org.mozilla.firefox-esr.desktop", Name="Firefox ESR", Exec="firefox-esr %u")
+    machine.desktop("htop.desktop", Name="Htop", Exec="htop", Terminal="true")
+    machine.desktop("gimp.desktop", Name="GNU Image Manipulation Program", Exec="gimp-2.10 %U")
+    return machine
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    db: Path
+    process: subprocess.Popen[str]
+    stdout: list[str] = field(default_factory=list)
+    stderr: list[str] = field(default_factory=list)
+    pumps: list[threading.Thread] = field(default_factory=list)
+
+    @property
+    def database(self) -> str:
+        return f"sqlite:///{self.db}"
+
+    async def new_key(self, workspace: str | None = None) -> str:
+        """A key for `workspace` (by default a fresh one, so the test sees only its own jobs)."""
+        store = SqliteStore(str(self.db))
+        await store.open()
+        try:
+            key, _ = await create_key(store, workspace or f"ws-{os.urandom(4).hex()}")
+            return key
+        finally:
+            await store.close()
+
+    def signal(self, sig: int = signal.SIGTERM) -> None:
+        self.process.send_signal(sig)
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        for pump in self.pumps:
+            pump.join(5)
+        return self.process.returncode
+
+    def output(self) -> str:
+        return "".join(self.stdout) + "".join(self.stderr)
+
+
+def _pump(stream: IO[str], sink: list[str]) -> None:
+    with stream:
+        for line in stream:
+            sink.append(line)
+
+
+def start_server(
+    db: Path,
+    machine: Machine | None = None,
+    *,
+    args: Sequence[str] = (),
+    env: dict[str, str] | None = None,
+    app: str | None = "tests.kinds:jobs",
+    command: Sequence[str] | None = None,
+    ready_path: str = "/healthz",
+) -> ServerProcess:
+    port = free_port()
+    environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {}), **(env or {})}
+    environ.pop("JOBHOUSE_DATABASE_URL", None)
+    argv = list(command or [sys.executable, "-m", "jobhouse", "serve"])
+    argv += ["--port", str(port), "--database", f"sqlite:///{db}"]
+    if app:
+        argv += ["--app", app]
+    argv += list(args)
+    process = subprocess.Popen(
+        argv, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = ServerProcess(f"http://127.0.0.1:{port}", db, process)
+    for stream, sink in ((process.stdout, server.stdout), (process.stderr, server.stderr)):
+        pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
+        pump.start()
+        server.pumps.append(pump)
+    wait_ready(server, ready_path)
+    return server
+
+
+def wait_ready(server: ServerProcess, path: str = "/healthz", timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"server exited with {server.process.returncode}:\n{server.output()}")
+        with contextlib.suppress(httpx.TransportError):
+            if httpx.get(server.url + path, timeout=1).status_code == 200:
+                return
+        time.sleep(0.05)
+    server.stop()
+    raise RuntimeError(f"server did not become ready:\n{server.output()}")
+
+
+@contextlib.contextmanager
+def running_server(db: Path, machine: Machine | None = None, **kwargs: object) -> Iterator[ServerProcess]:
+    server = start_server(db, machine, **kwargs)  # type: ignore[arg-type]
+    try:
+        yield server
+    finally:
+        server.stop()

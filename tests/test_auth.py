@@ -1,0 +1,91 @@
+"""Keys and workspaces: every /api route needs a key; other workspaces' jobs do not exist."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.helpers import assert_error, create
+from tests.servers import ServerProcess
+
+ROUTES = [
+    ("POST", "/api/v1/run/search/jobs"),
+    ("POST", "/api/v1/run/search"),
+    ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000"),
+    ("POST", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+    ("GET", "/api/v1/run/sources"),
+    ("POST", "/api/v1/run/sources/sync"),
+    ("POST", "/api/v1/run/sources/path/sync"),
+    ("GET", "/api/jobs"),
+    ("POST", "/api/jobs"),
+    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
+    ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer"},
+        {"Authorization": "Bearer jh_000000000000_" + "A" * 43},
+        {"Authorization": "Basic dXNlcjpwYXNz"},
+        {"X-API-Key": "wrong"},
+        {"X-API-Key": ""},
+    ],
+)
+async def test_every_route_needs_a_valid_key(
+    server: ServerProcess, method: str, path: str, headers: dict[str, str]
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as anonymous:
+        response = await anonymous.request(method, path, headers=headers, json={"app": "x", "type": "echo"})
+    assert_error(response, 401, "UNAUTHORIZED")
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_both_headers_work(server: ServerProcess, key: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        bearer = await http.get("/api/jobs", headers={"Authorization": f"Bearer {key}"})
+        api_key = await http.get("/api/jobs", headers={"X-API-Key": key})
+    assert bearer.status_code == api_key.status_code == 200
+
+
+async def test_another_workspace_sees_nothing_of_ours(
+    server: ServerProcess, client: httpx.AsyncClient
+) -> None:
+    ours = await create(client, "echo", competitorId="shared-competitor")
+    search = (await client.post("/api/v1/run/search/jobs", json={"app": "firefox"})).json()
+    other_key = await server.new_key()
+
+    async with httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": other_key}) as other:
+        for job_id in (ours["id"], search["job_id"]):
+            for response in (
+                await other.get(f"/api/jobs/{job_id}"),
+                await other.get(f"/api/jobs/{job_id}", params={"wait": "done", "timeout_ms": "100"}),
+                await other.get(f"/api/v1/run/jobs/{job_id}"),
+                await other.post(f"/api/jobs/{job_id}/cancel"),
+                await other.post(f"/api/v1/run/jobs/{job_id}/cancel"),
+            ):
+                assert_error(response, 404, "JOB_NOT_FOUND")
+        assert (await other.get("/api/jobs")).json()["jobs"] == []
+        assert (await other.get("/api/jobs", params={"competitorId": "shared-competitor"})).json()[
+            "jobs"
+        ] == []
+
+    assert (await client.get(f"/api/jobs/{ours['id']}")).json()["job"]["status"] != "failed"
+
+
+async def test_a_revoked_key_stops_working(server: ServerProcess) -> None:
+    from jobhouse.store.sqlite import SqliteStore
+
+    key = await server.new_key()
+    async with httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": key}) as http:
+        assert (await http.get("/api/jobs")).status_code == 200
+        store = SqliteStore(str(server.db))
+        await store.open()
+        try:
+            assert await store.revoke_key(key.split("_")[1])
+        finally:
+            await store.close()
+        assert_error(await http.get("/api/jobs"), 401, "UNAUTHORIZED")

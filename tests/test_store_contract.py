@@ -1,0 +1,437 @@
+"""The store contract: every backend must pass every test here (see `jobhouse.store.base`)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter
+from jobhouse.clock import ManualClock
+from jobhouse.errors import JobAlreadyFinished, JobNotFound
+from jobhouse.hub import Seen
+from jobhouse.ids import new_id
+from jobhouse.job import (
+    CANCELLED_STEP,
+    AttemptRef,
+    Failure,
+    Job,
+    JobStatus,
+    NewJob,
+    Outcome,
+    Report,
+    Step,
+    StepStatus,
+    Verdict,
+)
+from jobhouse.keys import ApiKey
+from jobhouse.store.base import JobQuery, Store
+
+STEPS = (Step("a", "Step A"), Step("b", "Step B"))
+
+
+def new_job(kind: str = "k", workspace: str = "ws", **fields: object) -> NewJob:
+    return NewJob(
+        id=new_id(),
+        workspace=workspace,
+        kind=kind,
+        title=fields.pop("title", "A job"),  # type: ignore[arg-type]
+        max_attempts=fields.pop("max_attempts", 3),  # type: ignore[arg-type]
+        steps=STEPS,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def enqueue(store: Store, count: int = 1, **fields: object) -> list[Job]:
+    return await store.enqueue([new_job(**fields) for _ in range(count)])  # type: ignore[arg-type]
+
+
+def completed(job: Job, result: object = None) -> Outcome:
+    steps = tuple(Step(s.id, s.name, StepStatus.COMPLETED) for s in job.steps)
+    return Outcome(job.ref, Verdict.COMPLETED, 100, steps, result=result, result_type="thing")
+
+
+def failed(job: Job, verdict: Verdict = Verdict.FAILED, retry_at: object = None) -> Outcome:
+    return Outcome(
+        job.ref,
+        verdict,
+        40,
+        job.steps,
+        failure=Failure("it broke", "ValueError", job.attempt),
+        retry_at=retry_at,
+    )  # type: ignore[arg-type]
+
+
+# -- enqueue, get, list -----------------------------------------------------------------------
+
+
+async def test_enqueued_jobs_read_back_whole(store: Store, clock: ManualClock) -> None:
+    new = new_job(subject="c-1", input={"x": [1, "two"]}, metadata={"m": {"n": None}})
+    (job,) = await store.enqueue([new])
+
+    got = await store.get(new.id)
+
+    assert got == job
+    assert got.status is JobStatus.QUEUED
+    assert got.subject == "c-1"
+    assert got.input == {"x": [1, "two"]}
+    assert got.metadata == {"m": {"n": None}}
+    assert got.steps == STEPS
+    assert got.attempt == 0
+    assert got.max_attempts == 3
+    assert got.created_at == got.updated_at == got.run_at == clock.now()
+    assert got.started_at is None
+    assert got.completed_at is None
+
+
+async def test_get_is_scoped_to_the_workspace(store: Store) -> None:
+    (job,) = await enqueue(store, workspace="ours")
+    assert await store.get(job.id, "ours") == job
+    assert await store.get(job.id, "theirs") is None
+    assert await store.get(new_id()) is None
+
+
+async def test_list_is_newest_first_with_filters_and_cursor(store: Store, clock: ManualClock) -> None:
+    jobs = []
+    for index in range(5):
+        clock.advance(1)
+        (job,) = await enqueue(store, kind="even" if index % 2 == 0 else "odd", subject=f"s{index % 2}")
+        jobs.append(job)
+    await enqueue(store, workspace="elsewhere")
+    newest_first = [j.id for j in reversed(jobs)]
+
+    page = await store.list_jobs(JobQuery("ws", limit=2))
+    assert [j.id for j in page.jobs] == newest_first[:2]
+    page2 = await store.list_jobs(JobQuery("ws", limit=2, after=page.next))
+    page3 = await store.list_jobs(JobQuery("ws", limit=2, after=page2.next))
+    assert [j.id for j in page2.jobs + page3.jobs] == newest_first[2:]
+    assert page3.next is None
+
+    assert [j.id for j in (await store.list_jobs(JobQuery("ws", kind="odd"))).jobs] == [
+        jobs[3].id,
+        jobs[1].id,
+    ]
+    assert [j.id for j in (await store.list_jobs(JobQuery("ws", subject="s0"))).jobs] == [
+        jobs[4].id, jobs[2].id, jobs[0].id,
+    ]  # fmt: skip
+    statuses = frozenset({JobStatus.RUNNING})
+    assert (await store.list_jobs(JobQuery("ws", statuses=statuses))).jobs == []
+
+
+async def test_jobs_created_in_the_same_instant_still_page_in_order(store: Store) -> None:
+    jobs = await enqueue(store, 6)
+    seen = []
+    page = await store.list_jobs(JobQuery("ws", limit=4))
+    seen += page.jobs
+    page = await store.list_jobs(JobQuery("ws", limit=4, after=page.next))
+    seen += page.jobs
+    assert sorted(j.id for j in seen) == sorted(j.id for j in jobs)
+    assert len({j.id for j in seen}) == 6
+
+
+# -- claim, report, finish ---------------------------------------------------------------------
+
+
+async def test_claim_takes_due_jobs_of_its_kinds_oldest_first(store: Store, clock: ManualClock) -> None:
+    first = await enqueue(store, 2, kind="a")
+    clock.advance(1)
+    await enqueue(store, 1, kind="other")
+    later = await enqueue(store, 1, kind="a", run_at=clock.now() + timedelta(seconds=60))
+
+    claimed = await store.claim("w1", {"a"}, 10, lease=30)
+
+    assert [j.id for j in claimed] == [j.id for j in first]
+    for job in claimed:
+        assert job.status is JobStatus.RUNNING
+        assert job.attempt == 1
+        assert job.worker == "w1"
+        assert job.started_at == clock.now()
+        assert job.lease_expires_at == clock.now() + timedelta(seconds=30)
+    assert await store.claim("w1", {"a"}, 10, lease=30) == []
+    clock.advance(61)
+    assert [j.id for j in await store.claim("w1", {"a"}, 10, lease=30)] == [later[0].id]
+
+
+async def test_claim_respects_the_limit(store: Store) -> None:
+    await enqueue(store, 5)
+    assert len(await store.claim("w", {"k"}, 3, lease=30)) == 3
+    assert len(await store.claim("w", {"k"}, 3, lease=30)) == 2
+
+
+async def test_concurrent_claims_never_share_a_job(store: Store) -> None:
+    await enqueue(store, 60)
+    batches = await asyncio.gather(*(store.claim(f"w{i}", {"k"}, 7, lease=30) for i in range(12)))
+    ids = [job.id for batch in batches for job in batch]
+    assert len(ids) == len(set(ids)) == 60
+
+
+async def test_report_writes_progress_under_the_fence(store: Store) -> None:
+    await enqueue(store)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    steps = (Step("a", "Step A", StepStatus.COMPLETED), Step("b", "Step B", StepStatus.RUNNING))
+
+    lost = await store.report([Report(job.ref, 50, steps, "Step B")], lease=30)
+
+    assert lost == set()
+    got = await store.get(job.id)
+    assert got is not None
+    assert (got.progress, got.steps, got.current_step) == (50, steps, "Step B")
+    stale = AttemptRef(job.id, job.attempt + 1)
+    assert await store.report([Report(stale, 90, steps, None)], lease=30) == {job.id}
+    assert (await store.get(job.id)).progress == 50  # type: ignore[union-attr]
+
+
+async def test_a_job_completes_exactly_once(store: Store, clock: ManualClock) -> None:
+    await enqueue(store)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    clock.advance(2)
+
+    assert await store.finish([completed(job, {"answer": 42})]) == [True]
+    assert await store.finish([completed(job, {"answer": 43})]) == [False]
+    assert await store.finish([failed(job)]) == [False]
+
+    done = await store.get(job.id)
+    assert done is not None
+    assert done.status is JobStatus.COMPLETED
+    assert done.result == {"answer": 42}
+    assert done.result_type == "thing"
+    assert done.progress == 100
+    assert done.completed_at == clock.now()
+    assert done.lease_expires_at is None
+    assert all(step.status is StepStatus.COMPLETED for step in done.steps)
+
+
+async def test_a_failure_keeps_each_attempts_error(store: Store, clock: ManualClock) -> None:
+    await enqueue(store, max_attempts=2)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    retry_at = clock.now() + timedelta(seconds=10)
+
+    assert await store.finish([failed(job, Verdict.RETRY, retry_at)]) == [True]
+    queued = await store.get(job.id)
+    assert queued is not None
+    assert queued.status is JobStatus.QUEUED
+    assert queued.run_at == retry_at
+    assert queued.progress == 0
+    assert all(step.status is StepStatus.PENDING for step in queued.steps)
+    assert [e.attempt for e in queued.errors] == [1]
+    assert await store.claim("w", {"k"}, 1, lease=30) == []
+
+    clock.advance(10)
+    (again,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert again.attempt == 2
+    assert await store.finish([failed(again)]) == [True]
+    final = await store.get(job.id)
+    assert final is not None
+    assert final.status is JobStatus.FAILED
+    assert final.error == Failure("it broke", "ValueError", 2)
+    assert [e.attempt for e in final.errors] == [1, 2]
+    assert final.completed_at == clock.now()
+
+
+async def test_many_outcomes_in_one_call(store: Store) -> None:
+    await enqueue(store, 20)
+    claimed = await store.claim("w", {"k"}, 20, lease=30)
+    assert await store.finish([completed(job, job.id) for job in claimed]) == [True] * 20
+    for job in claimed:
+        assert (await store.get(job.id)).result == job.id  # type: ignore[union-attr]
+
+
+# -- cancel ----------------------------------------------------------------------------------
+
+
+async def test_cancel_ends_a_queued_job(store: Store, clock: ManualClock) -> None:
+    (job,) = await enqueue(store)
+    cancelled = await store.cancel(job.id, "ws")
+    assert cancelled.status is JobStatus.CANCELLED
+    assert cancelled.current_step == CANCELLED_STEP
+    assert cancelled.completed_at == clock.now()
+    assert await store.get(job.id) == cancelled
+    assert await store.claim("w", {"k"}, 1, lease=30) == []
+    assert await store.cancel(job.id, "ws") == cancelled
+
+
+async def test_cancel_beats_a_late_result(store: Store) -> None:
+    await enqueue(store)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    report = Report(job.ref, 50, (Step("a", "Step A", StepStatus.RUNNING), STEPS[1]), "Step A")
+    await store.report([report], lease=30)
+
+    cancelled = await store.cancel(job.id)
+
+    assert cancelled.steps[0].status is StepStatus.FAILED
+    assert await store.finish([completed(job, "late")]) == [False]
+    assert await store.heartbeat("w", [job.ref], lease=30) == {job.id}
+    got = await store.get(job.id)
+    assert got is not None
+    assert got.status is JobStatus.CANCELLED
+    assert got.result is None
+
+
+async def test_cancel_refuses_finished_jobs_and_strangers(store: Store) -> None:
+    await enqueue(store)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    await store.finish([completed(job)])
+    with pytest.raises(JobAlreadyFinished):
+        await store.cancel(job.id)
+    (other,) = await enqueue(store, workspace="ours")
+    with pytest.raises(JobNotFound):
+        await store.cancel(other.id, "theirs")
+    with pytest.raises(JobNotFound):
+        await store.cancel(new_id())
+    assert (await store.get(other.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+
+
+# -- leases, rescue, release -----------------------------------------------------------------
+
+
+async def test_heartbeats_extend_leases_and_report_lost_attempts(store: Store, clock: ManualClock) -> None:
+    await enqueue(store, 2)
+    mine, gone = await store.claim("w", {"k"}, 2, lease=10)
+    await store.cancel(gone.id)
+    clock.advance(8)
+
+    lost = await store.heartbeat("w", [mine.ref, gone.ref], lease=10)
+
+    assert lost == {gone.id}
+    assert (await store.get(mine.id)).lease_expires_at == clock.now() + timedelta(seconds=10)  # type: ignore[union-attr]
+    assert await store.heartbeat("someone-else", [mine.ref], lease=10) == {mine.id}
+
+
+async def test_the_rescuer_requeues_jobs_whose_lease_expired(store: Store, clock: ManualClock) -> None:
+    await enqueue(store, 2)
+    stale, fresh = await store.claim("w", {"k"}, 2, lease=10)
+    clock.advance(6)
+    await store.heartbeat("w", [fresh.ref], lease=10)
+    clock.advance(5)
+
+    assert await store.rescue() == [stale.id]
+
+    requeued = await store.get(stale.id)
+    assert requeued is not None
+    assert requeued.status is JobStatus.QUEUED
+    assert requeued.worker is None
+    assert [(e.type, e.attempt) for e in requeued.errors] == [("lost", 1)]
+    assert await store.finish([completed(stale)]) == [False]
+    (again,) = await store.claim("w2", {"k"}, 1, lease=10)
+    assert (again.id, again.attempt) == (stale.id, 2)
+    assert await store.rescue() == []
+
+
+async def test_a_job_lost_on_its_last_attempt_fails(store: Store, clock: ManualClock) -> None:
+    await enqueue(store, max_attempts=1)
+    (job,) = await store.claim("w", {"k"}, 1, lease=5)
+    clock.advance(6)
+
+    assert await store.rescue() == [job.id]
+
+    dead = await store.get(job.id)
+    assert dead is not None
+    assert dead.status is JobStatus.FAILED
+    assert dead.error is not None
+    assert dead.error.type == "lost"
+
+
+async def test_release_hands_a_job_back_at_once(store: Store) -> None:
+    await enqueue(store)
+    (job,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert await store.release([job.ref]) == 1
+    assert await store.release([job.ref]) == 0
+    (again,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert again.id == job.id
+
+
+async def test_seen_reads_status_and_attempt(store: Store) -> None:
+    first, second = await enqueue(store, 2)
+    await store.claim("w", {"k"}, 1, lease=30)
+    missing = new_id()
+    assert await store.seen({first.id, second.id, missing}) == {
+        first.id: Seen(JobStatus.RUNNING, 1),
+        second.id: Seen(JobStatus.QUEUED, 0),
+        missing: None,
+    }
+
+
+# -- the hub hears about every commit --------------------------------------------------------
+
+
+async def test_commits_wake_the_hub(store: Store) -> None:
+    with store.hub.work_waiter() as work:
+        work.clear()
+        (job,) = await enqueue(store)
+        assert work.is_set()
+    (running,) = await store.claim("w", {"k"}, 1, lease=30)
+    stopped = asyncio.Event()
+    with store.hub.watch_end(job.id) as ended, store.hub.running(running.ref, stopped.set):
+        await store.cancel(job.id)
+        assert ended.is_set()
+        assert stopped.is_set()
+
+
+# -- keys and first run ----------------------------------------------------------------------
+
+
+async def test_keys_are_stored_listed_and_revoked(store: Store, clock: ManualClock) -> None:
+    key = ApiKey("abc123def456", "ws", "0" * 64, clock.now(), "label")
+    await store.add_key(key)
+    assert await store.get_key("abc123def456") == key
+    assert await store.list_keys() == [key]
+    assert await store.revoke_key("abc123def456")
+    assert not await store.revoke_key("abc123def456")
+    assert (await store.get_key("abc123def456")).revoked_at == clock.now()  # type: ignore[union-attr]
+    assert await store.get_key("nope") is None
+
+
+async def test_first_run_is_true_once(store: Store) -> None:
+    assert await store.first_run()
+    assert not await store.first_run()
+
+
+async def test_migrate_twice_changes_nothing(store: Store) -> None:
+    assert await store.migrate() == []
+
+
+# -- candidate index -------------------------------------------------------------------------
+
+
+def candidate(name: str, source: str = "s", **fields: object) -> Candidate:
+    return Candidate(
+        id=f"{source}:{name}",
+        app=name,
+        name=name.title(),
+        os=fields.pop("os", OS.LINUX),  # type: ignore[arg-type]
+        kind=fields.pop("kind", AppKind.GUI),  # type: ignore[arg-type]
+        source=source,
+        **fields,  # type: ignore[arg-type]
+    )
+
+
+async def test_candidates_are_replaced_per_source_and_filtered(store: Store, clock: ManualClock) -> None:
+    await store.replace_candidates("s", [candidate("old")])
+    await store.replace_candidates("t", [candidate("keep", "t", kind=AppKind.CLI, version="1.2.3")])
+    await store.replace_candidates(
+        "s", [candidate("new", version="2.0", keywords=("web",)), candidate("mac", os=OS.MACOS)]
+    )
+
+    everything = await store.candidates(CandidateFilter())
+    assert sorted(c.id for c in everything) == ["s:mac", "s:new", "t:keep"]
+    assert [c.id for c in await store.candidates(CandidateFilter(os=OS.MACOS))] == ["s:mac"]
+    assert [c.id for c in await store.candidates(CandidateFilter(kind=AppKind.CLI))] == ["t:keep"]
+    assert [c.id for c in await store.candidates(CandidateFilter(version_prefix="1.2"))] == ["t:keep"]
+    assert [c.id for c in await store.candidates(CandidateFilter(source="t"))] == ["t:keep"]
+    new = next(c for c in everything if c.id == "s:new")
+    assert new == candidate("new", version="2.0", keywords=("web",))
+    states = await store.source_states()
+    assert states["s"].candidate_count == 2
+    assert states["s"].synced_at == clock.now()
+
+
+async def test_a_source_error_keeps_the_index(store: Store) -> None:
+    await store.replace_candidates("s", [candidate("a")])
+    await store.record_source_error("s", "disk on fire")
+    assert [c.id for c in await store.candidates(CandidateFilter())] == ["s:a"]
+    state = (await store.source_states())["s"]
+    assert state.last_error == "disk on fire"
+    assert state.candidate_count == 1
+    await store.replace_candidates("s", [])
+    assert (await store.source_states())["s"].last_error is None

@@ -1,0 +1,275 @@
+"""The worker pool, in-process on a real SQLite store; handlers and tests meet on asyncio events."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from jobhouse import JobContext, Registry
+from jobhouse.clock import ManualClock
+from jobhouse.job import Job, JobStatus, StepStatus
+from jobhouse.registry import Kind
+from jobhouse.retry import Backoff
+from jobhouse.service import JobService
+from jobhouse.store.base import Store
+from jobhouse.worker import Worker, WorkerOptions
+
+FAST = WorkerOptions(
+    concurrency=4, lease=30, heartbeat=0.05, poll_interval=0.05, shutdown_grace=0.5, backoff=Backoff(0, 0, 0)
+)
+
+
+@dataclass
+class Harness:
+    store: Store
+    registry: Registry
+    options: WorkerOptions = FAST
+    events: dict[str, asyncio.Event] = field(default_factory=dict)
+    runs: Counter[str] = field(default_factory=Counter)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    task: asyncio.Task[None] | None = None
+    worker: Worker | None = None
+
+    def event(self, name: str) -> asyncio.Event:
+        return self.events.setdefault(name, asyncio.Event())
+
+    async def start(self, options: WorkerOptions | None = None) -> Worker:
+        self.worker = Worker(self.store, self.registry, options or self.options, name="test-worker")
+        self.task = asyncio.create_task(self.worker.run(self.stop))
+        return self.worker
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        if self.task is not None:
+            await asyncio.wait_for(self.task, 10)
+
+    async def create(self, kind: str, **input: Any) -> Job:
+        return await JobService(self.store, self.registry).create("ws", kind, input=input)
+
+    async def finished(self, job: Job, timeout: float = 10) -> Job:
+        done = await JobService(self.store, self.registry).wait(job.id, "ws", timeout)
+        assert done.is_terminal, done
+        return done
+
+
+@pytest.fixture
+async def harness(store: Store) -> AsyncIterator[Harness]:
+    registry = Registry()
+    h = Harness(store, registry)
+
+    @registry.kind("steps", steps=[("one", "One"), ("two", "Two")], max_attempts=1)
+    async def steps(ctx: JobContext) -> dict[str, Any]:
+        h.runs[ctx.id] += 1
+        async with ctx.step("one"):
+            h.event(f"in-one {ctx.id}").set()
+            await h.event(f"go {ctx.id}").wait()
+        async with ctx.step("two"):
+            await ctx.progress(80)
+            await ctx.progress(60)
+        return {"ok": ctx.input.get("n")}
+
+    @registry.kind("hold", max_attempts=1)
+    async def hold(ctx: JobContext) -> str:
+        h.runs[ctx.id] += 1
+        h.event(f"started {ctx.id}").set()
+        try:
+            await h.event(f"go {ctx.id}").wait()
+        except asyncio.CancelledError:
+            h.event(f"interrupted {ctx.id}").set()
+            raise
+        h.event(f"after {ctx.id}").set()
+        return "released"
+
+    @registry.kind("flaky", max_attempts=3)
+    async def flaky(ctx: JobContext) -> int:
+        h.runs[ctx.id] += 1
+        if ctx.attempt < 2:
+            raise RuntimeError(f"attempt {ctx.attempt} failed")
+        return ctx.attempt
+
+    @registry.kind("threaded", steps=[("work", "Working")], max_attempts=1)
+    def threaded(ctx: JobContext) -> dict[str, Any]:
+        with ctx.step("work"):
+            ctx.progress(50)
+        return {"thread": threading.current_thread().name}
+
+    @registry.kind("slow", timeout=0.2, max_attempts=1)
+    async def slow(ctx: JobContext) -> None:
+        await asyncio.Event().wait()
+
+    @registry.kind("unjsonable", max_attempts=1)
+    async def unjsonable(ctx: JobContext) -> object:
+        return {1, 2, 3}
+
+    @registry.kind("quick", max_attempts=1)
+    async def quick(ctx: JobContext) -> int:
+        h.runs[ctx.id] += 1
+        return 1
+
+    yield h
+    for event in h.events.values():
+        event.set()
+    await h.shutdown()
+
+
+async def test_steps_and_progress_are_visible_as_the_handler_reports_them(harness: Harness) -> None:
+    await harness.start()
+    job = await harness.create("steps", n=7)
+    await harness.event(f"in-one {job.id}").wait()
+
+    running = await harness.store.get(job.id)
+    assert running is not None
+    assert running.status is JobStatus.RUNNING
+    assert [s.status for s in running.steps] == [StepStatus.RUNNING, StepStatus.PENDING]
+    assert running.current_step == "One"
+    assert running.progress == 0
+
+    harness.event(f"go {job.id}").set()
+    done = await harness.finished(job)
+    assert done.status is JobStatus.COMPLETED
+    assert done.result == {"ok": 7}
+    assert done.progress == 100
+    assert [s.status for s in done.steps] == [StepStatus.COMPLETED, StepStatus.COMPLETED]
+
+
+async def test_no_more_than_concurrency_jobs_run_at_once(harness: Harness) -> None:
+    await harness.start(_with(concurrency=2))
+    jobs = [await harness.create("hold") for _ in range(3)]
+    await harness.event(f"started {jobs[0].id}").wait()
+    await harness.event(f"started {jobs[1].id}").wait()
+
+    third = await harness.store.get(jobs[2].id)
+    assert third is not None
+    assert third.status is JobStatus.QUEUED
+    assert not harness.event(f"started {jobs[2].id}").is_set()
+
+    harness.event(f"go {jobs[0].id}").set()
+    await harness.event(f"started {jobs[2].id}").wait()
+    for job in jobs[1:]:
+        harness.event(f"go {job.id}").set()
+    for job in jobs:
+        assert (await harness.finished(job)).status is JobStatus.COMPLETED
+
+
+async def test_a_failing_attempt_is_retried_and_its_error_kept(harness: Harness) -> None:
+    await harness.start()
+    job = await harness.create("flaky")
+
+    done = await harness.finished(job)
+
+    assert done.status is JobStatus.COMPLETED
+    assert done.result == 2
+    assert done.attempt == 2
+    assert [(e.message, e.type, e.attempt) for e in done.errors] == [("attempt 1 failed", "RuntimeError", 1)]
+
+
+async def test_plain_functions_run_in_a_thread(harness: Harness) -> None:
+    await harness.start()
+    done = await harness.finished(await harness.create("threaded"))
+    assert done.status is JobStatus.COMPLETED
+    assert done.result["thread"].startswith("jobhouse-handler")
+    assert [s.status for s in done.steps] == [StepStatus.COMPLETED]
+
+
+async def test_an_attempt_past_its_timeout_fails(harness: Harness) -> None:
+    await harness.start()
+    done = await harness.finished(await harness.create("slow"))
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None
+    assert done.error.type == "timeout"
+    assert "0.2s" in done.error.message
+
+
+async def test_a_result_that_is_not_json_fails_the_job(harness: Harness) -> None:
+    await harness.start()
+    done = await harness.finished(await harness.create("unjsonable"))
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None
+    assert done.error.type == "InvalidResult"
+
+
+async def test_cancel_interrupts_the_handler_where_it_waits(harness: Harness) -> None:
+    await harness.start()
+    job = await harness.create("hold")
+    await harness.event(f"started {job.id}").wait()
+
+    await harness.store.cancel(job.id)
+
+    await asyncio.wait_for(harness.event(f"interrupted {job.id}").wait(), 1)
+    assert not harness.event(f"after {job.id}").is_set()
+    assert (await harness.finished(job)).status is JobStatus.CANCELLED
+
+
+async def test_a_lost_lease_stops_the_handler_and_discards_its_result(
+    harness: Harness, clock: ManualClock
+) -> None:
+    await harness.start(_with(lease=10, heartbeat=60))
+    job = await harness.create("hold")
+    await harness.event(f"started {job.id}").wait()
+    clock.advance(11)
+
+    assert await harness.store.rescue() == [job.id]
+
+    await asyncio.wait_for(harness.event(f"interrupted {job.id}").wait(), 1)
+    requeued = await harness.store.get(job.id)
+    assert requeued is not None
+    assert requeued.errors[0].type == "lost"
+
+
+async def test_shutdown_lets_running_jobs_finish_within_the_grace_period(harness: Harness) -> None:
+    await harness.start(_with(shutdown_grace=10))
+    job = await harness.create("hold")
+    await harness.event(f"started {job.id}").wait()
+
+    harness.stop.set()
+    harness.event(f"go {job.id}").set()
+    await harness.shutdown()
+
+    assert (await harness.store.get(job.id)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_shutdown_hands_unfinished_jobs_back_to_the_queue(harness: Harness) -> None:
+    await harness.start(_with(shutdown_grace=0.1))
+    job = await harness.create("hold")
+    await harness.event(f"started {job.id}").wait()
+
+    await harness.shutdown()
+
+    assert harness.event(f"interrupted {job.id}").is_set()
+    back = await harness.store.get(job.id)
+    assert back is not None
+    assert back.status is JobStatus.QUEUED
+    assert back.worker is None
+
+
+async def test_every_job_runs_exactly_once(harness: Harness) -> None:
+    await harness.start(_with(concurrency=8))
+    jobs = [await harness.create("quick") for _ in range(200)]
+    for job in jobs:
+        assert (await harness.finished(job)).status is JobStatus.COMPLETED
+    assert harness.runs == Counter({job.id: 1 for job in jobs})
+
+
+def test_registry_refuses_bad_kinds() -> None:
+    registry = Registry()
+
+    async def handler(ctx: JobContext) -> None:
+        return None
+
+    registry.add(Kind("a", handler, "A"))
+    with pytest.raises(ValueError, match="twice"):
+        registry.add(Kind("a", handler, "A"))
+    with pytest.raises(ValueError, match="max_attempts"):
+        registry.add(Kind("b", handler, "B", max_attempts=0))
+    with pytest.raises(ValueError, match="unique"):
+        registry.kind("c", steps=[("x", "X"), ("x", "Y")])(handler)
+
+
+def _with(**changes: Any) -> WorkerOptions:
+    return WorkerOptions(**{**{f: getattr(FAST, f) for f in FAST.__dataclass_fields__}, **changes})
