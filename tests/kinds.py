@@ -33,7 +33,7 @@ async def collect(ctx: JobContext) -> dict[str, Any]:
     return {"battlecard": f"for {ctx.subject}", "metadata_seen": dict(ctx.metadata)}
 
 
-@jobs.kind("hold", title="Held job", steps=[("hold", "Holding")], max_attempts=1)
+@jobs.kind("hold", title="Held job", steps=[("hold", "Holding")], max_attempts=2)
 async def hold(ctx: JobContext) -> dict[str, Any]:
     """Says "started", waits for the test to release it, then says "after"."""
     address = ctx.input["beacon"]

@@ -142,13 +142,12 @@ def start_server(
     ready_path: str = "/healthz",
 ) -> ServerProcess:
     port = free_port()
-    environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {}), **(env or {})}
-    environ.pop("JOBHOUSE_DATABASE_URL", None)
-    argv = list(command or [sys.executable, "-m", "jobhouse", "serve"])
-    argv += ["--port", str(port), "--database", f"sqlite:///{db}"]
-    if app:
-        argv += ["--app", app]
-    argv += list(args)
+    environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {})}
+    environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", **(env or {})}
+    if command is None:
+        argv = [sys.executable, "-m", "jobhouse", "serve", *(["--app", app] if app else []), *args]
+    else:
+        argv = list(command)
     process = subprocess.Popen(
         argv, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

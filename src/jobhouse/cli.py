@@ -7,12 +7,13 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobhouse.errors import JobhouseError
 from jobhouse.keys import create_key
 from jobhouse.runtime import Runtime
 from jobhouse.server import run, serve, work
@@ -65,14 +66,14 @@ def serve_command(
     settings = _settings(
         apps=tuple(app_ or ()), database=database, host=host, port=port, concurrency=concurrency
     )
-    run(serve(Runtime(settings), workers=workers))
+    run(serve(_runtime(settings), workers=workers))
 
 
 @app.command("worker")
 def worker_command(app_: Apps = None, database: Database = None, concurrency: Concurrency = None) -> None:
     """Run workers only (no HTTP), sharing the store with the servers."""
     settings = _settings(apps=tuple(app_ or ()), database=database, concurrency=concurrency)
-    run(work(Runtime(settings)))
+    run(work(_runtime(settings)))
 
 
 @app.command("migrate")
@@ -83,7 +84,7 @@ def migrate_command(database: Database = None) -> None:
         applied = await store.migrate()
         print("\n".join(applied) if applied else "Schema is up to date")
 
-    _with_store(database, main)
+    _with_store(database, main, migrate=False)
 
 
 @keys.command("create")
@@ -132,18 +133,38 @@ def keys_revoke(
     _with_store(database, main)
 
 
-def _with_store(database: str | None, action: Callable[[Store], Awaitable[None]]) -> None:
-    settings = Settings.from_env(os.environ, database=database)
+def _fail(message: str) -> NoReturn:
+    print(f"jobhouse: {message}", file=sys.stderr)
+    raise typer.Exit(2)
+
+
+def _runtime(settings: Settings) -> Runtime:
+    try:
+        return Runtime(settings)
+    except (ImportError, ValueError, JobhouseError) as exc:
+        _fail(f"cannot start: {exc}")
+
+
+def _with_store(
+    database: str | None, action: Callable[[Store], Awaitable[None]], *, migrate: bool = True
+) -> None:
+    try:
+        settings = Settings.from_env(os.environ, database=database)
+    except ValueError as exc:
+        _fail(str(exc))
 
     async def main() -> None:
         store = open_store(settings.database)
-        await store.open()
+        await store.open(migrate=migrate)
         try:
             await action(store)
         finally:
             await store.close()
 
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except JobhouseError as exc:
+        _fail(exc.message)
 
 
 def main() -> None:

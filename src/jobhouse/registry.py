@@ -174,7 +174,7 @@ class Registry:
         if self._enqueuer is None:
             raise RuntimeError("this registry is not attached to a running jobhouse; use jobhouse.connect()")
         job: Job = await self._enqueuer(
-            kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title
+            workspace=workspace, kind=kind, input=input, metadata=metadata, subject=subject, title=title
         )
         return job
 

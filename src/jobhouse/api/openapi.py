@@ -112,6 +112,20 @@ SCHEMAS: dict[str, Schema] = {
             "error": _nullable(_ref("ErrorInfo")),
             "attempt": {"type": "integer", "minimum": 0},
             "maxAttempts": {"type": "integer", "minimum": 1},
+            "errors": {
+                "type": "array",
+                "description": "The error of each failed or lost attempt, oldest first",
+                "items": {
+                    "type": "object",
+                    "required": ["attempt", "message", "type", "at"],
+                    "properties": {
+                        "attempt": _nullable({"type": "integer"}),
+                        "message": {"type": "string"},
+                        "type": {"type": "string"},
+                        "at": _nullable(_TIME),
+                    },
+                },
+            },
         },
     },
     "Candidate": {

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from jobhouse.catalog import SourceState
-from jobhouse.job import Job, JobStatus
+from jobhouse.job import Failure, Job, JobStatus
 from jobhouse.sources import Source
 
 #: Statuses as the run surface names them.
@@ -81,6 +81,16 @@ def workspace_job(job: Job) -> dict[str, Any]:
         "error": None if job.error is None else {"message": job.error.message, "type": job.error.type},
         "attempt": job.attempt,
         "maxAttempts": job.max_attempts,
+        "errors": [_attempt_error(e) for e in job.errors],
+    }
+
+
+def _attempt_error(failure: Failure) -> dict[str, Any]:
+    return {
+        "attempt": failure.attempt,
+        "message": failure.message,
+        "type": failure.type,
+        "at": millis(failure.at),
     }
 
 

@@ -60,8 +60,8 @@ class Store(Protocol):
     hub: Hub
     clock: Clock
 
-    async def open(self) -> None:
-        """Connect and bring the schema up to date."""
+    async def open(self, *, migrate: bool = True) -> None:
+        """Connect and (unless told not to) bring the schema up to date."""
 
     async def close(self) -> None: ...
 

@@ -110,13 +110,14 @@ class SqliteStore:
             raise StoreUnavailable("SQLite store is not open")
         return self._engine
 
-    async def open(self) -> None:
+    async def open(self, *, migrate: bool = True) -> None:
         if self._engine is not None:
             return
         engine = Engine(self.path, self.options, self.hub.external_change)
         await engine.start()
         self._engine = engine
-        await self.migrate()
+        if migrate:
+            await self.migrate()
 
     async def close(self) -> None:
         if self._engine is not None:

@@ -1,0 +1,77 @@
+"""The hub wakes waiters in this process; the refresher brings in what other processes changed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from jobhouse.hub import Hub, Refresher
+from jobhouse.ids import new_id
+from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
+from jobhouse.store.sqlite import SqliteStore
+
+
+@pytest.fixture
+async def two_processes(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]:
+    """Two stores on one file: each has its own connections, as two processes would."""
+    here, there = SqliteStore(str(tmp_path / "shared.db")), SqliteStore(str(tmp_path / "shared.db"))
+    await here.open()
+    await there.open()
+    stop = asyncio.Event()
+    refresher = asyncio.create_task(Refresher(here.hub, here.seen, interval=60).run(stop))
+    try:
+        yield here, there
+    finally:
+        stop.set()
+        here.hub.external_change()
+        await refresher
+        await here.close()
+        await there.close()
+
+
+async def test_a_job_ended_by_another_process_wakes_a_waiter_here(
+    two_processes: tuple[SqliteStore, SqliteStore],
+) -> None:
+    here, there = two_processes
+    (job,) = await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+    with here.hub.watch_end(job.id) as ended:
+        (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
+        assert not ended.is_set()
+        await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])
+        await asyncio.wait_for(ended.wait(), 5)
+    assert (await here.get(job.id)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
+
+
+async def test_a_cancel_in_another_process_stops_the_handler_here(
+    two_processes: tuple[SqliteStore, SqliteStore],
+) -> None:
+    here, there = two_processes
+    await here.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+    (claimed,) = await here.claim("w", {"k"}, 1, lease=30)
+    stopped = asyncio.Event()
+    with here.hub.running(claimed.ref, stopped.set):
+        await there.cancel(claimed.id)
+        await asyncio.wait_for(stopped.wait(), 5)
+
+
+async def test_work_enqueued_by_another_process_wakes_idle_workers_here(
+    two_processes: tuple[SqliteStore, SqliteStore],
+) -> None:
+    here, there = two_processes
+    with here.hub.work_waiter() as work:
+        work.clear()
+        await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+        await asyncio.wait_for(work.wait(), 5)
+
+
+async def test_closing_the_hub_releases_every_long_poll() -> None:
+    hub = Hub()
+    with hub.watch_end("a") as a, hub.watch_end("b") as b:
+        hub.close()
+        assert a.is_set()
+        assert b.is_set()
+    with hub.watch_end("c") as c:
+        assert c.is_set()

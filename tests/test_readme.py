@@ -1,0 +1,109 @@
+"""The README's commands work as written: the run command, the tour, the kinds example."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from jobhouse.job import JobStatus
+from jobhouse.registry import Registry
+from jobhouse.runtime import Runtime
+from jobhouse.settings import Settings
+from tests.servers import REPO, start_server
+
+README = (REPO / "README.md").read_text()
+
+
+def code_block(after_heading: str, language: str) -> str:
+    section = README.split(after_heading, 1)[1]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.S)
+    assert match, f"no {language} block after {after_heading!r}"
+    return match.group(1)
+
+
+def test_the_first_lines_give_the_two_commands() -> None:
+    first_block = code_block("# jobhouse", "sh")
+    assert first_block.splitlines()[0].startswith("./scripts/serve")
+    assert first_block.splitlines()[1].startswith("./scripts/test")
+    ci = (REPO / ".ci" / "run").read_text()
+    assert "scripts/test" in ci
+
+
+def test_the_run_command_serves_and_prints_a_usable_key(tmp_path: Path) -> None:
+    db = tmp_path / "jobhouse.db"
+    server = start_server(db, command=[str(REPO / "scripts" / "serve")])
+    try:
+        keys = re.findall(r"jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", "".join(server.stdout))
+        assert len(keys) >= 1
+        response = httpx.get(server.url + "/api/jobs", headers={"Authorization": f"Bearer {keys[0]}"})
+        assert response.status_code == 200
+        created = httpx.post(
+            server.url + "/api/jobs",
+            headers={"X-API-Key": keys[0]},
+            json={"type": "collect", "input": {"seconds_per_step": 0}},
+        )
+        assert created.status_code == 202
+        tour = code_block("## A five-minute tour", "sh").replace("http://127.0.0.1:8000", server.url)
+        result = subprocess.run(
+            ["bash", "-euo", "pipefail", "-c", tour],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            env={"PATH": "/usr/bin:/bin", "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", "HOME": str(tmp_path)},
+        )
+        assert result.returncode == 0, result.stderr
+        outputs = _json_values(result.stdout)
+        assert outputs[0] == {"status": "done", "best": "python3"}
+        assert outputs[1]["status"] in {"queued", "running"}
+        assert ["collect", "running"] in outputs or ["collect", "queued"] in outputs
+        assert ["search-resolve", "completed"] in outputs
+        assert outputs[-1] == {"success": True, "status": "failed", "currentStep": "Cancelled"}
+    finally:
+        server.stop()
+
+
+def _json_values(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    values, index = [], 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+    return values
+
+
+async def test_the_kinds_example_runs(tmp_path: Path) -> None:
+    namespace: dict[str, Any] = {}
+    source = code_block("## Your own kinds", "python").replace("...", "pass")
+    exec(compile(source, "README.md", "exec"), namespace)
+    registry: Registry = namespace["jobs"]
+    runtime = Runtime(
+        Settings(database=f"sqlite:///{tmp_path / 'db.sqlite'}", heartbeat=0.2, poll_interval=0.1),
+        registry=registry,
+        sources=[],
+    )
+    await runtime.open()
+    stop = asyncio.Event()
+    workers = asyncio.create_task(runtime.run(stop, workers=True))
+    try:
+        job = await runtime.service.create("ws", "resize")
+        done = await runtime.service.wait(job.id, "ws", 10)
+        assert done.status is JobStatus.COMPLETED
+        assert done.result == {"resized": 12}
+        assert [(s.id, s.status.value) for s in done.steps] == [
+            ("fetch", "completed"),
+            ("resize", "completed"),
+        ]
+    finally:
+        stop.set()
+        await workers
+        await runtime.close()
