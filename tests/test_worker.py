@@ -107,6 +107,10 @@ async def harness(store: Store) -> AsyncIterator[Harness]:
     async def unjsonable(ctx: JobContext) -> object:
         return {1, 2, 3}
 
+    @registry.kind("type-error", max_attempts=1)
+    async def type_error(ctx: JobContext) -> None:
+        raise TypeError("wrong type inside the handler")
+
     @registry.kind("quick", max_attempts=1)
     async def quick(ctx: JobContext) -> int:
         h.runs[ctx.id] += 1
@@ -192,6 +196,13 @@ async def test_a_result_that_is_not_json_fails_the_job(harness: Harness) -> None
     assert done.status is JobStatus.FAILED
     assert done.error is not None
     assert done.error.type == "InvalidResult"
+
+
+async def test_a_type_error_in_the_handler_is_reported_as_itself(harness: Harness) -> None:
+    await harness.start()
+    done = await harness.finished(await harness.create("type-error"))
+    assert done.error is not None
+    assert (done.error.type, done.error.message) == ("TypeError", "wrong type inside the handler")
 
 
 async def test_cancel_interrupts_the_handler_where_it_waits(harness: Harness) -> None:

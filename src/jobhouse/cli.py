@@ -44,7 +44,10 @@ Concurrency = Annotated[
 
 
 def _settings(**overrides: object) -> Settings:
-    settings = Settings.from_env(os.environ, **overrides)
+    try:
+        settings = Settings.from_env(os.environ, **overrides)
+    except ValueError as exc:
+        _fail(str(exc))
     logging.basicConfig(
         level=settings.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

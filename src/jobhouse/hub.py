@@ -161,6 +161,13 @@ class Refresher:
         self.interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
+        waker = asyncio.create_task(_on_stop(stop, self.hub))
+        try:
+            await self._loop(stop)
+        finally:
+            waker.cancel()
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         while not stop.is_set():
             await self.hub.wait_refresh(self.interval)
             if stop.is_set():
@@ -174,3 +181,8 @@ class Refresher:
                     log.warning("refresh failed: %s", exc)
                     continue
                 self.hub.apply(seen)
+
+
+async def _on_stop(stop: asyncio.Event, hub: Hub) -> None:
+    await stop.wait()
+    hub.external_change()

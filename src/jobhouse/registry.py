@@ -172,7 +172,10 @@ class Registry:
     ) -> Job:
         """Enqueue a job from Python code running inside jobhouse (a handler, say)."""
         if self._enqueuer is None:
-            raise RuntimeError("this registry is not attached to a running jobhouse; use jobhouse.connect()")
+            raise RuntimeError(
+                "this registry is not attached to a running jobhouse: enqueue from a handler, or from code"
+                " started by `jobhouse serve` / `jobhouse worker` with --app"
+            )
         job: Job = await self._enqueuer(
             workspace=workspace, kind=kind, input=input, metadata=metadata, subject=subject, title=title
         )

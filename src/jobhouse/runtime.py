@@ -28,11 +28,11 @@ from jobhouse.worker import Worker
 DEFAULT_WORKSPACE = "default"
 
 
-def load_apps(specs: Sequence[str]) -> Registry:
-    """The kinds of ``module:attribute`` specs (each a `Registry`), merged."""
+def load_apps(specs: Sequence[str]) -> list[Registry]:
+    """The registries named by ``module:attribute`` specs."""
     if "" not in sys.path and os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
-    merged = Registry()
+    registries = []
     for spec in specs:
         module_name, _, attribute = spec.partition(":")
         if not module_name or not attribute:
@@ -40,8 +40,8 @@ def load_apps(specs: Sequence[str]) -> Registry:
         registry = getattr(importlib.import_module(module_name), attribute, None)
         if not isinstance(registry, Registry):
             raise ValueError(f"{spec} is not a jobhouse Registry")
-        merged = merged.merged(registry) if len(merged) else registry
-    return merged
+        registries.append(registry)
+    return registries
 
 
 class Runtime:
@@ -61,16 +61,20 @@ class Runtime:
         self.searcher = Searcher(
             self.store, default_sources(environ or os.environ) if sources is None else sources
         )
-        self.operator_kinds = load_apps(settings.apps) if registry is None else registry
-        self.registry = builtin_kinds(self.searcher).merged(self.operator_kinds)
+        self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
+        self.registry = builtin_kinds(self.searcher)
+        for kinds in self.operator_kinds:
+            self.registry = self.registry.merged(kinds)
         self.service = JobService(self.store, self.registry)
 
     async def open(self) -> None:
         await self.store.open()
-        self.operator_kinds.bind(self.service.create)
+        for kinds in self.operator_kinds:
+            kinds.bind(self.service.create)
 
     async def close(self) -> None:
-        self.operator_kinds.bind(None)
+        for kinds in self.operator_kinds:
+            kinds.bind(None)
         await self.store.close()
 
     async def first_key(self) -> str | None:

@@ -167,6 +167,7 @@ class Worker:
     async def _attempt(self, job: Job, kind: Kind, ctx: JobContext, entry: _Running) -> Outcome | None:
         loop = asyncio.get_running_loop()
         timeout = asyncio.timeout(kind.timeout)
+        failure: Failure | None = None
         try:
             async with timeout:
                 if kind.is_async:
@@ -174,7 +175,7 @@ class Worker:
                 else:
                     call = contextvars.copy_context().run
                     result = await loop.run_in_executor(self._threads, call, kind.handler, ctx)
-            orjson.dumps(result)
+            failure = _unserializable(result)
         except asyncio.CancelledError:
             if entry.reason is None:
                 raise
@@ -189,11 +190,9 @@ class Worker:
                 failure = Failure(f"Attempt timed out after {kind.timeout:g}s", "timeout")
             else:
                 failure = _failure(exc)
-        except orjson.JSONEncodeError as exc:
-            failure = Failure(f"Result is not JSON-serializable: {exc}", "InvalidResult")
         except Exception as exc:
             failure = _failure(exc)
-        else:
+        if failure is None:
             return Outcome(
                 ref=job.ref,
                 verdict=Verdict.COMPLETED,
@@ -334,6 +333,14 @@ def _resolve(futures: Iterable[asyncio.Future[None]]) -> None:
     for future in futures:
         if not future.done():
             future.set_result(None)
+
+
+def _unserializable(result: object) -> Failure | None:
+    try:
+        orjson.dumps(result)
+    except orjson.JSONEncodeError as exc:
+        return Failure(f"Result is not JSON-serializable: {exc}", "InvalidResult")
+    return None
 
 
 def _failure(exc: BaseException) -> Failure:

@@ -13,7 +13,6 @@ from jobhouse.api import run, workspace
 from jobhouse.api.errors import EXCEPTION_HANDLERS, envelope
 from jobhouse.api.openapi import document
 from jobhouse.api.responses import json_response
-from jobhouse.errors import StoreUnavailable
 from jobhouse.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -55,10 +54,7 @@ def create_app(runtime: Runtime) -> Starlette:
         return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        try:
-            await runtime.store.source_states()
-        except StoreUnavailable:
-            return json_response({"status": "unavailable"}, 503, {"Retry-After": "2"})
+        await runtime.store.source_states()  # StoreUnavailable becomes the 503 envelope
         return json_response({"status": "ready"})
 
     routes = [

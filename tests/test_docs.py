@@ -1,0 +1,331 @@
+"""The docs stay true: their example runs, and what they list matches the code.
+
+- ``docs/examples/thumbnails.py`` runs end to end on a real SQLite store, and every Python block
+  in ``docs/kinds.md`` is that file or a verbatim excerpt of it;
+- every setting, environment variable and CLI option is in ``docs/configuration.md``;
+- every route, error code and status is in ``docs/api.md`` / ``docs/states.md``;
+- relative links between the pages lead to files and headings that exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.util
+import re
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import typer
+from starlette.routing import Route
+
+from jobhouse import Registry, errors
+from jobhouse.api import create_app
+from jobhouse.api import errors as api_errors
+from jobhouse.cli import app as cli_app
+from jobhouse.errors import InvalidRequest, JobhouseError
+from jobhouse.job import JobStatus, StepStatus
+from jobhouse.runtime import Runtime
+from jobhouse.settings import Settings
+from jobhouse.store.base import JobQuery
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = REPO / "docs"
+EXAMPLE = DOCS / "examples" / "thumbnails.py"
+
+
+def read(name: str) -> str:
+    return (DOCS / name).read_text("utf-8")
+
+
+# -- the example, end to end ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def example() -> Iterator[ModuleType]:
+    """``docs/examples/thumbnails.py``, imported by path as its own module."""
+    name = "jobhouse_docs_example_thumbnails"
+    spec = importlib.util.spec_from_file_location(name, EXAMPLE)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves the models' annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]
+
+
+@dataclasses.dataclass
+class Running:
+    runtime: Runtime
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@pytest.fixture
+async def running(example: ModuleType, tmp_path: Path) -> AsyncIterator[Running]:
+    """The example's kinds on a real SQLite store, with workers running."""
+    # The refresher checks its stop event only between rounds: a short round makes teardown quick.
+    settings = Settings(
+        database=f"sqlite:///{tmp_path}/db.sqlite", heartbeat=0.2, poll_interval=0.1, refresh_interval=0.1
+    )
+    runtime = Runtime(settings, registry=example.jobs, sources=[])
+    await runtime.open()
+    stop = asyncio.Event()
+    task = asyncio.create_task(runtime.run(stop, workers=True))
+    try:
+        yield Running(runtime, stop, task)
+    finally:
+        stop.set()
+        await task
+        await runtime.close()
+
+
+def gradient(width: int, height: int) -> bytes:
+    """An 8-bit binary PGM whose pixels hold bytes that look like whitespace, too."""
+    pixels = bytes((x * 7 + y * 3) % 256 for y in range(height) for x in range(width))
+    return b"P5\n%d %d\n255\n" % (width, height) + pixels
+
+
+async def test_thumbnails_runs_end_to_end(example: ModuleType, running: Running, tmp_path: Path) -> None:
+    (tmp_path / "wide.pgm").write_bytes(gradient(200, 100))
+    (tmp_path / "tiny.pgm").write_bytes(gradient(10, 20))
+    out = tmp_path / "out"
+    service = running.runtime.service
+
+    job = await service.create(
+        "ws",
+        "thumbnails",
+        input={"images": [str(tmp_path / "wide.pgm"), str(tmp_path / "tiny.pgm")], "out_dir": str(out)},
+    )
+    assert job.input["size"] == 64  # the handler sees the model's normalized input
+    assert [step.id for step in job.steps] == ["read", "shrink", "write"]
+    done = await service.wait(job.id, "ws", 10)
+
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert done.progress == 100
+    assert done.result_type == "thumbnail-set"
+    assert [step.status for step in done.steps] == [StepStatus.COMPLETED] * 3
+    assert done.result == {
+        "thumbnails": [
+            {"path": str(out / "wide.thumb.pgm"), "width": 64, "height": 32},
+            {"path": str(out / "tiny.thumb.pgm"), "width": 10, "height": 20},
+        ]
+    }
+    small = example.read_pgm(out / "wide.thumb.pgm")
+    assert (small.width, small.height, len(small.pixels)) == (64, 32, 64 * 32)
+    tiny = example.read_pgm(out / "tiny.thumb.pgm")
+    assert tiny == example.read_pgm(tmp_path / "tiny.pgm")  # never enlarged
+
+
+async def test_icon_set_plans_one_step_per_size(running: Running, tmp_path: Path) -> None:
+    (tmp_path / "logo.pgm").write_bytes(gradient(100, 100))
+    service = running.runtime.service
+
+    job = await service.create(
+        "ws",
+        "icon-set",
+        input={"image": str(tmp_path / "logo.pgm"), "out_dir": str(tmp_path), "sizes": [8, 48]},
+    )
+    assert [(step.id, step.name) for step in job.steps] == [
+        ("size-8", "Making the 8px icon"),
+        ("size-48", "Making the 48px icon"),
+    ]
+    done = await service.wait(job.id, "ws", 10)
+
+    assert done.status is JobStatus.COMPLETED, done.error
+    assert done.progress == 100
+    assert done.result_type == "icon-set"
+    assert done.result == {"icons": {"8": str(tmp_path / "logo-8.pgm"), "48": str(tmp_path / "logo-48.pgm")}}
+    assert (tmp_path / "logo-48.pgm").read_bytes().startswith(b"P5\n48 48\n255\n")
+
+
+async def test_a_failing_sync_handler_fails_the_job(running: Running, tmp_path: Path) -> None:
+    (tmp_path / "note.pgm").write_text("not an image")
+    service = running.runtime.service
+
+    job = await service.create("ws", "icon-set", input={"image": str(tmp_path / "note.pgm"), "out_dir": "x"})
+    done = await service.wait(job.id, "ws", 10)
+
+    assert done.status is JobStatus.FAILED
+    assert done.attempt == 1  # max_attempts=1: no retry
+    assert done.error is not None
+    assert (done.error.type, done.error.message) == (
+        "ValueError",
+        "note.pgm is not an 8-bit binary PGM image",
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "data"),
+    [
+        ("thumbnails", {"images": [], "out_dir": "x"}),
+        ("thumbnails", {"images": ["a.pgm"], "out_dir": "x", "size": "64"}),
+        ("thumbnails", {"images": ["a.pgm"], "out_dir": "x", "colour": True}),
+        ("icon-set", {"image": "a.pgm", "out_dir": "x", "sizes": [16, 16]}),
+        ("icon-set", {"image": "a.pgm", "out_dir": "x", "sizes": [2000]}),
+    ],
+)
+async def test_bad_input_makes_no_job(running: Running, kind: str, data: dict[str, Any]) -> None:
+    with pytest.raises(InvalidRequest, match=f"^Invalid input for {kind}: "):
+        await running.runtime.service.create("ws", kind, input=data)
+    page = await running.runtime.store.list_jobs(JobQuery(workspace="ws"))
+    assert page.jobs == []
+
+
+async def test_enqueue_from_python(example: ModuleType, running: Running, tmp_path: Path) -> None:
+    (tmp_path / "a.pgm").write_bytes(gradient(4, 4))
+
+    job_id = await example.queue_thumbnails("ws", [str(tmp_path / "a.pgm")], str(tmp_path))
+    done = await running.runtime.service.wait(job_id, "ws", 10)
+
+    assert done.status is JobStatus.COMPLETED
+
+
+# -- docs/kinds.md shows the example as it is ---------------------------------------------------
+
+_FENCE = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def code_blocks(markdown: str, language: str) -> list[str]:
+    return [body for lang, body in _FENCE.findall(markdown) if lang == language]
+
+
+def test_kinds_md_shows_the_example_whole() -> None:
+    assert EXAMPLE.read_text("utf-8") in code_blocks(read("kinds.md"), "python")
+
+
+def test_every_python_block_in_kinds_md_is_an_excerpt_of_the_example() -> None:
+    source = EXAMPLE.read_text("utf-8")
+    for block in code_blocks(read("kinds.md"), "python"):
+        assert block in source, f"docs/kinds.md shows code that docs/examples/thumbnails.py lacks:\n{block}"
+
+
+# -- reference pages list what the code has -----------------------------------------------------
+
+
+_SAMPLES: dict[str, str] = {"int": "7", "float": "7.5", "str": "sqlite:///elsewhere.db"}
+
+
+def _sample(field: dataclasses.Field[Any]) -> str:
+    if field.name == "apps":
+        return "one:jobs, two:jobs"
+    if field.name == "log_level":
+        return "debug"
+    return _SAMPLES[str(field.type)]
+
+
+def test_configuration_md_lists_every_setting_and_its_variable() -> None:
+    text = read("configuration.md")
+    documented = {
+        var for var in re.findall(r"\bJOBHOUSE_[A-Z_]+\b", text) if not var.startswith("JOBHOUSE_TEST_")
+    }
+    fields = dataclasses.fields(Settings)
+    for field in fields:
+        assert f"`{field.name}`" in text, f"setting {field.name} is not in docs/configuration.md"
+        read_from = [var for var in documented if _changes(field, var)]
+        assert read_from, f"no variable in docs/configuration.md sets {field.name}"
+        assert f"`{read_from[0]}`" in text
+    for var in documented:
+        assert any(_changes(field, var) for field in fields), f"{var} is documented but sets nothing"
+
+
+def _changes(field: dataclasses.Field[Any], var: str) -> bool:
+    """Whether setting `var` to a sample value of `field`'s type changes `field`."""
+    try:
+        settings = Settings.from_env({var: _sample(field)})
+    except ValueError:  # `var` is a number's variable; the sample is not a number
+        return False
+    return bool(getattr(settings, field.name) != getattr(Settings(), field.name))
+
+
+def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every (sub)command of a click group, as ("keys create", command)."""
+    for name, command in group.commands.items():
+        yield f"{prefix}{name}", command
+        if hasattr(command, "commands"):
+            yield from _commands(command, f"{prefix}{name} ")
+
+
+def test_configuration_md_lists_every_command_and_option() -> None:
+    text = read("configuration.md")
+    root = typer.main.get_command(cli_app)
+    for name, command in _commands(root):
+        assert f"jobhouse {name}" in text, f"command 'jobhouse {name}' is not in docs/configuration.md"
+        for param in command.params:
+            for option in [*param.opts, *param.secondary_opts]:
+                if option.startswith("-") and option != "--help":
+                    assert f"`{option}`" in text, f"option {option} of 'jobhouse {name}' is undocumented"
+
+
+def test_api_md_lists_every_error_code() -> None:
+    text = read("api.md")
+    classes = [
+        value
+        for value in vars(errors).values()
+        if isinstance(value, type) and issubclass(value, JobhouseError)
+    ]
+    codes = {cls.error_code for cls in classes} | set(api_errors._HTTP_CODES.values())
+    for code in sorted(codes):
+        assert f"`{code}`" in text, f"error code {code} is not in docs/api.md"
+    for status in set(api_errors.STATUS.values()) | set(api_errors._HTTP_CODES):
+        assert f"| {status} " in text, f"status {status} is not in the error table of docs/api.md"
+
+
+def test_api_md_lists_every_route(tmp_path: Path) -> None:
+    text = read("api.md")
+    app = create_app(
+        Runtime(Settings(database=f"sqlite:///{tmp_path}/db.sqlite"), registry=Registry(), sources=[])
+    )
+    routes = [route for route in app.routes if isinstance(route, Route)]
+    assert routes
+    for route in routes:
+        assert route.path in text, f"route {route.path} is not in docs/api.md"
+        for method in sorted((route.methods or set()) - {"HEAD"}):
+            assert f"{method} {route.path}" in text, f"{method} {route.path} is not in docs/api.md"
+
+
+def test_states_md_names_every_status() -> None:
+    text = read("states.md")
+    for status in [*JobStatus, *StepStatus]:
+        assert f"`{status.value}`" in text, f"status {status.value} is not in docs/states.md"
+    for name in ("TERMINAL_STATUSES", "ACTIVE_STATUSES", "AttemptRef"):
+        assert name in text
+
+
+# -- links between the docs lead somewhere ----------------------------------------------------
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _slug(heading: str) -> str:
+    """The anchor GitHub gives a heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def _anchors(path: Path) -> set[str]:
+    text = re.sub(r"^```.*?^```", "", path.read_text("utf-8"), flags=re.MULTILINE | re.DOTALL)
+    return {_slug(line.lstrip("#")) for line in text.splitlines() if line.startswith("#")}
+
+
+@pytest.mark.parametrize(
+    "page",
+    [*sorted(p.relative_to(REPO).as_posix() for p in DOCS.glob("*.md")), "DEVELOPERS.md", "README.md"],
+)
+def test_relative_links_lead_to_files_and_headings(page: str) -> None:
+    source = REPO / page
+    for target in _LINK.findall(source.read_text("utf-8")):
+        if re.match(r"^[a-z]+:", target):
+            continue
+        name, _, anchor = target.partition("#")
+        path = (source.parent / name).resolve() if name else source
+        assert path.exists(), f"{page} links to {target}, which does not exist"
+        if anchor:
+            assert anchor in _anchors(path), f"{page} links to {target}, which has no such heading"
