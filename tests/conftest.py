@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -8,9 +9,42 @@ import pytest
 
 from jobhouse.clock import ManualClock
 from jobhouse.store.base import Store
+from jobhouse.store.postgres import PostgresStore
 from jobhouse.store.sqlite import SqliteStore
+from tests import pg
 from tests.beacon import Beacon
 from tests.servers import Machine, ServerProcess, running_server, standard_machine
+
+#: Every backend; tests that take `store` or `server` run once on each.
+BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """This session's PostgreSQL database (see tests/pg.py); never skipped when CI=true."""
+    try:
+        with pg.session_database() as url:
+            yield url
+    except Exception as exc:
+        if os.environ.get("CI") == "true":
+            raise
+        pytest.skip(f"no PostgreSQL for the tests: {exc}")
+
+
+@pytest.fixture
+def pg_schema_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A URL to a fresh, empty schema of this session's database."""
+    database = request.getfixturevalue("pg_database")
+    schema = pg.new_schema()
+    yield pg.with_schema(database, schema)
+    pg.drop_schema(database, schema)
+
+
+def backend_url(request: pytest.FixtureRequest, backend: str, path: Path) -> str:
+    if backend == "postgres":
+        database: str = request.getfixturevalue("pg_database")
+        return pg.with_schema(database, pg.new_schema())
+    return f"sqlite:///{path}"
 
 
 @pytest.fixture(scope="session")
@@ -18,10 +52,13 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
     return standard_machine(tmp_path_factory.mktemp("machine"))
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
-    """One real `jobhouse serve` process (SQLite, embedded workers, the test kinds)."""
-    with running_server(tmp_path_factory.mktemp("server") / "jobhouse.db", machine) as process:
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
+) -> Iterator[ServerProcess]:
+    """One real `jobhouse serve` process per backend (embedded workers, the test kinds)."""
+    database = backend_url(request, request.param, tmp_path_factory.mktemp("server") / "jobhouse.db")
+    with running_server(database, machine) as process:
         yield process
 
 
@@ -64,10 +101,14 @@ def clock() -> ManualClock:
     return ManualClock()
 
 
-@pytest.fixture
-async def store(tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
-    """A real store on a fresh SQLite file, on a clock the test moves."""
-    backend = SqliteStore(str(tmp_path / "store.db"), clock=clock)
+@pytest.fixture(params=BACKENDS)
+async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> AsyncIterator[Store]:
+    """A real, empty store on each backend, on a clock the test moves."""
+    backend: Store
+    if request.param == "postgres":
+        backend = PostgresStore(request.getfixturevalue("pg_schema_url"), clock=clock)
+    else:
+        backend = SqliteStore(str(tmp_path / "store.db"), clock=clock)
     await backend.open()
     try:
         yield backend

@@ -36,9 +36,7 @@ def is_uuid(value: Any) -> bool:
 
 async def wait_done(client: httpx.AsyncClient, job_id: str, timeout_ms: int = 20000) -> dict[str, Any]:
     """Long-poll a job (run surface) until it ends."""
-    response = await client.get(
-        f"/api/v1/run/jobs/{job_id}", params={"wait": "done", "timeout_ms": timeout_ms}
-    )
+    response = await client.get(f"/api/v1/run/jobs/{job_id}", params={"wait": "done", "timeout_ms": timeout_ms})
     assert response.status_code == 200, response.text
     body: dict[str, Any] = response.json()
     assert body["status"] in {"done", "failed", "cancelled"}, body

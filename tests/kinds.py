@@ -19,9 +19,7 @@ SEED_STEPS = [
 ]
 
 
-@jobs.kind(
-    "collect", title="Analyzing Competitor", steps=SEED_STEPS, max_attempts=1, result_type="battlecard"
-)
+@jobs.kind("collect", title="Analyzing Competitor", steps=SEED_STEPS, max_attempts=1, result_type="battlecard")
 async def collect(ctx: JobContext) -> dict[str, Any]:
     """Runs the seed's four steps; with input {"beacon": addr, "hold_at": step} it waits there."""
     address = ctx.input.get("beacon")

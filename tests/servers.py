@@ -18,7 +18,7 @@ from typing import IO
 import httpx
 
 from jobhouse.keys import create_key
-from jobhouse.store.sqlite import SqliteStore
+from jobhouse.store import open_store
 
 REPO = Path(__file__).resolve().parent.parent
 FAST_SETTINGS = {
@@ -83,23 +83,23 @@ def standard_machine(root: Path) -> Machine:
     return machine
 
 
+def database_url(db: Path | str) -> str:
+    return f"sqlite:///{db}" if isinstance(db, Path) else db
+
+
 @dataclass
 class ServerProcess:
     url: str
-    db: Path
+    database: str
     process: subprocess.Popen[str]
     stdout: list[str] = field(default_factory=list)
     stderr: list[str] = field(default_factory=list)
     pumps: list[threading.Thread] = field(default_factory=list)
 
-    @property
-    def database(self) -> str:
-        return f"sqlite:///{self.db}"
-
     async def new_key(self, workspace: str | None = None) -> str:
         """A key for `workspace` (by default a fresh one, so the test sees only its own jobs)."""
-        store = SqliteStore(str(self.db))
-        await store.open()
+        store = open_store(self.database)
+        await store.open(migrate=False)
         try:
             key, _ = await create_key(store, workspace or f"ws-{os.urandom(4).hex()}")
             return key
@@ -132,7 +132,7 @@ def _pump(stream: IO[str], sink: list[str]) -> None:
 
 
 def start_server(
-    db: Path,
+    db: Path | str,
     machine: Machine | None = None,
     *,
     args: Sequence[str] = (),
@@ -143,15 +143,13 @@ def start_server(
 ) -> ServerProcess:
     port = free_port()
     environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {})}
-    environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", **(env or {})}
+    environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": database_url(db), **(env or {})}
     if command is None:
         argv = [sys.executable, "-m", "jobhouse", "serve", *(["--app", app] if app else []), *args]
     else:
         argv = list(command)
-    process = subprocess.Popen(
-        argv, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    server = ServerProcess(f"http://127.0.0.1:{port}", db, process)
+    process = subprocess.Popen(argv, cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    server = ServerProcess(f"http://127.0.0.1:{port}", database_url(db), process)
     for stream, sink in ((process.stdout, server.stdout), (process.stderr, server.stderr)):
         pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
         pump.start()
@@ -174,7 +172,7 @@ def wait_ready(server: ServerProcess, path: str = "/healthz", timeout: float = 3
 
 
 @contextlib.contextmanager
-def running_server(db: Path, machine: Machine | None = None, **kwargs: object) -> Iterator[ServerProcess]:
+def running_server(db: Path | str, machine: Machine | None = None, **kwargs: object) -> Iterator[ServerProcess]:
     server = start_server(db, machine, **kwargs)  # type: ignore[arg-type]
     try:
         yield server

@@ -9,9 +9,7 @@ from tests.helpers import RUN_TIME, assert_error, is_uuid, wait_done
 
 
 async def test_search_job_answers_202_with_a_handle_then_resolves(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/api/v1/run/search/jobs", json={"app": "firefox", "os": "linux", "kind": "gui"}
-    )
+    response = await client.post("/api/v1/run/search/jobs", json={"app": "firefox", "os": "linux", "kind": "gui"})
 
     assert response.status_code == 202
     handle = response.json()
@@ -92,9 +90,7 @@ async def test_missing_app_is_the_documented_error(client: httpx.AsyncClient) ->
         ({"app": "firefox", "colour": "blue"}, "colour"),
     ],
 )
-async def test_bad_selectors_name_the_field(
-    client: httpx.AsyncClient, selector: dict[str, object], field: str
-) -> None:
+async def test_bad_selectors_name_the_field(client: httpx.AsyncClient, selector: dict[str, object], field: str) -> None:
     for path in ("/api/v1/run/search/jobs", "/api/v1/run/search"):
         message = assert_error(await client.post(path, json=selector), 400, "INVALID_SELECTOR")
         assert message.startswith("Invalid selector: ")

@@ -19,9 +19,7 @@ SEED_STEPS = [
 
 async def test_create_answers_202_with_a_queued_job(client: httpx.AsyncClient) -> None:
     metadata = {"competitorName": "Competitor Inc", "isFirstRun": True, "productIds": ["product-id-1"]}
-    response = await client.post(
-        "/api/jobs", json={"type": "echo", "competitorId": "c-1", "metadata": metadata}
-    )
+    response = await client.post("/api/jobs", json={"type": "echo", "competitorId": "c-1", "metadata": metadata})
 
     assert response.status_code == 202
     job = response.json()["job"]
@@ -67,9 +65,7 @@ async def test_a_running_job_reads_like_the_seed(client: httpx.AsyncClient, beac
     assert running["metadata"] == {"competitorName": "Competitor Inc", "isFirstRun": True}
 
     beacon.release(job["id"])
-    done = (await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})).json()[
-        "job"
-    ]
+    done = (await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})).json()["job"]
     assert done["status"] == "completed"
     assert done["progress"] == 100
     assert done["currentStep"] is None
@@ -125,9 +121,7 @@ async def test_cursor_pagination_walks_every_job_once(client: httpx.AsyncClient)
 
 async def test_a_failed_job_carries_its_error(client: httpx.AsyncClient) -> None:
     job = await create(client, "boom")
-    failed = (
-        await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})
-    ).json()["job"]
+    failed = (await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})).json()["job"]
 
     assert failed["status"] == "failed"
     assert failed["error"] == {"message": "boom: the handler failed", "type": "ValueError"}
@@ -141,9 +135,7 @@ async def test_unknown_type_is_400(client: httpx.AsyncClient) -> None:
 
 async def test_display_title_and_input_are_kept(client: httpx.AsyncClient) -> None:
     job = await create(client, "echo", displayTitle="My echo", input={"x": [1, 2, {"y": "z"}]})
-    done = (await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})).json()[
-        "job"
-    ]
+    done = (await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})).json()["job"]
 
     assert done["displayTitle"] == "My echo"
     assert done["result"] == {"input": {"x": [1, 2, {"y": "z"}]}}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from jobhouse.store import open_store
 from tests.helpers import assert_error, create
 from tests.servers import ServerProcess
 
@@ -51,9 +52,7 @@ async def test_both_headers_work(server: ServerProcess, key: str) -> None:
     assert bearer.status_code == api_key.status_code == 200
 
 
-async def test_another_workspace_sees_nothing_of_ours(
-    server: ServerProcess, client: httpx.AsyncClient
-) -> None:
+async def test_another_workspace_sees_nothing_of_ours(server: ServerProcess, client: httpx.AsyncClient) -> None:
     ours = await create(client, "echo", competitorId="shared-competitor")
     search = (await client.post("/api/v1/run/search/jobs", json={"app": "firefox"})).json()
     other_key = await server.new_key()
@@ -69,20 +68,16 @@ async def test_another_workspace_sees_nothing_of_ours(
             ):
                 assert_error(response, 404, "JOB_NOT_FOUND")
         assert (await other.get("/api/jobs")).json()["jobs"] == []
-        assert (await other.get("/api/jobs", params={"competitorId": "shared-competitor"})).json()[
-            "jobs"
-        ] == []
+        assert (await other.get("/api/jobs", params={"competitorId": "shared-competitor"})).json()["jobs"] == []
 
     assert (await client.get(f"/api/jobs/{ours['id']}")).json()["job"]["status"] != "failed"
 
 
 async def test_a_revoked_key_stops_working(server: ServerProcess) -> None:
-    from jobhouse.store.sqlite import SqliteStore
-
     key = await server.new_key()
     async with httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": key}) as http:
         assert (await http.get("/api/jobs")).status_code == 200
-        store = SqliteStore(str(server.db))
+        store = open_store(server.database)
         await store.open()
         try:
             assert await store.revoke_key(key.split("_")[1])

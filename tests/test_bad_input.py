@@ -86,9 +86,7 @@ async def test_wrong_fields_on_create_are_400(client: httpx.AsyncClient) -> None
 
 async def test_the_create_error_names_the_field(client: httpx.AsyncClient) -> None:
     assert "type is required" in assert_error(await client.post("/api/jobs", json={}), 400, "INVALID_REQUEST")
-    message = assert_error(
-        await client.post("/api/jobs", json={"type": "echo", "extra": 1}), 400, "INVALID_REQUEST"
-    )
+    message = assert_error(await client.post("/api/jobs", json={"type": "echo", "extra": 1}), 400, "INVALID_REQUEST")
     assert "extra" in message
     message = assert_error(
         await client.post("/api/jobs", json={"type": "echo", "competitorId": 5}), 400, "INVALID_REQUEST"
@@ -151,9 +149,7 @@ async def test_sql_looking_strings_are_just_strings(client: httpx.AsyncClient) -
 
 async def test_odd_unicode_round_trips(client: httpx.AsyncClient) -> None:
     odd = "🦊 ﬁre\u202efox \u0301e\u200d z̴̛̗͓algo 日本語 \U0010ffff"
-    job = await create(
-        client, "echo", competitorId=odd, displayTitle=odd, metadata={odd: [odd]}, input={"s": odd}
-    )
+    job = await create(client, "echo", competitorId=odd, displayTitle=odd, metadata={odd: [odd]}, input={"s": odd})
 
     fetched = (await client.get(f"/api/jobs/{job['id']}")).json()["job"]
     assert fetched["competitorId"] == odd

@@ -55,9 +55,7 @@ async def test_a_killed_workers_job_runs_again_in_another_worker(tmp_path: Path,
                 await beacon.seen(f"started {job['id']}", timeout=20)
                 beacon.release(job["id"])
 
-                done = await client.get(
-                    f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000}
-                )
+                done = await client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 20000})
                 final = done.json()["job"]
                 assert final["status"] == "completed"
                 assert final["attempt"] == 2

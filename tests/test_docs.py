@@ -223,9 +223,7 @@ def _sample(field: dataclasses.Field[Any]) -> str:
 
 def test_configuration_md_lists_every_setting_and_its_variable() -> None:
     text = read("configuration.md")
-    documented = {
-        var for var in re.findall(r"\bJOBHOUSE_[A-Z_]+\b", text) if not var.startswith("JOBHOUSE_TEST_")
-    }
+    documented = {var for var in re.findall(r"\bJOBHOUSE_[A-Z_]+\b", text) if not var.startswith("JOBHOUSE_TEST_")}
     fields = dataclasses.fields(Settings)
     for field in fields:
         assert f"`{field.name}`" in text, f"setting {field.name} is not in docs/configuration.md"
@@ -266,11 +264,7 @@ def test_configuration_md_lists_every_command_and_option() -> None:
 
 def test_api_md_lists_every_error_code() -> None:
     text = read("api.md")
-    classes = [
-        value
-        for value in vars(errors).values()
-        if isinstance(value, type) and issubclass(value, JobhouseError)
-    ]
+    classes = [value for value in vars(errors).values() if isinstance(value, type) and issubclass(value, JobhouseError)]
     codes = {cls.error_code for cls in classes} | set(api_errors._HTTP_CODES.values())
     for code in sorted(codes):
         assert f"`{code}`" in text, f"error code {code} is not in docs/api.md"
@@ -280,9 +274,7 @@ def test_api_md_lists_every_error_code() -> None:
 
 def test_api_md_lists_every_route(tmp_path: Path) -> None:
     text = read("api.md")
-    app = create_app(
-        Runtime(Settings(database=f"sqlite:///{tmp_path}/db.sqlite"), registry=Registry(), sources=[])
-    )
+    app = create_app(Runtime(Settings(database=f"sqlite:///{tmp_path}/db.sqlite"), registry=Registry(), sources=[]))
     routes = [route for route in app.routes if isinstance(route, Route)]
     assert routes
     for route in routes:

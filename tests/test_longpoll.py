@@ -13,14 +13,10 @@ from tests.beacon import Beacon
 from tests.helpers import assert_error, create
 
 
-async def test_a_long_poll_answers_within_50ms_of_the_job_ending(
-    client: httpx.AsyncClient, beacon: Beacon
-) -> None:
+async def test_a_long_poll_answers_within_50ms_of_the_job_ending(client: httpx.AsyncClient, beacon: Beacon) -> None:
     for _ in range(3):
         job = await create(client, "hold", input={"beacon": beacon.address})
-        poll = asyncio.create_task(
-            client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 30000})
-        )
+        poll = asyncio.create_task(client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 30000}))
         await beacon.seen(f"started {job['id']}")
         assert not poll.done()
 
@@ -52,9 +48,7 @@ async def test_at_the_timeout_it_answers_the_current_state(idle_client: httpx.As
     job = await create(idle_client, "echo")
     started = time.monotonic()
 
-    response = await idle_client.get(
-        f"/api/v1/run/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 300}
-    )
+    response = await idle_client.get(f"/api/v1/run/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 300})
 
     elapsed = time.monotonic() - started
     assert response.status_code == 200
@@ -76,9 +70,7 @@ async def test_a_long_poll_on_a_job_cancelled_meanwhile_answers_cancelled(
     idle_client: httpx.AsyncClient,
 ) -> None:
     job = await create(idle_client, "echo")
-    poll = asyncio.create_task(
-        idle_client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 30000})
-    )
+    poll = asyncio.create_task(idle_client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 30000}))
     cancelled = await idle_client.post(f"/api/jobs/{job['id']}/cancel")
     assert cancelled.status_code == 200
 

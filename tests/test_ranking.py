@@ -10,9 +10,7 @@ from jobhouse.catalog import OS, AppKind, Candidate
 from jobhouse.ranking import Match, rank
 
 
-def _candidate(
-    app: str, name: str | None = None, keywords: tuple[str, ...] = (), cid: str | None = None
-) -> Candidate:
+def _candidate(app: str, name: str | None = None, keywords: tuple[str, ...] = (), cid: str | None = None) -> Candidate:
     return Candidate(
         id=cid or f"test:{app}",
         app=app,
@@ -127,9 +125,7 @@ def test_a_hundred_thousand_candidates() -> None:
     catalog = [
         _candidate(
             "".join(rng.choices(letters, k=rng.randint(4, 12))),
-            " ".join(
-                "".join(rng.choices(letters, k=rng.randint(3, 8))).title() for _ in range(rng.randint(1, 3))
-            ),
+            " ".join("".join(rng.choices(letters, k=rng.randint(3, 8))).title() for _ in range(rng.randint(1, 3))),
             tuple("".join(rng.choices(letters, k=6)) for _ in range(rng.randint(0, 3))),
             cid=f"gen:{i}",
         )

@@ -92,9 +92,7 @@ async def test_the_shell_polling_loop_sees_failures_and_cancels(
     assert output.strip() == "Job finished with status: failed"
 
 
-async def test_the_seed_curl_starts_a_search(
-    server: ServerProcess, key: str, client: httpx.AsyncClient
-) -> None:
+async def test_the_seed_curl_starts_a_search(server: ServerProcess, key: str, client: httpx.AsyncClient) -> None:
     script = START_SEARCH.replace("https://api.hoody.com", server.url).replace("<token>", key)
 
     code, output = await run_bash(script + " -s")
@@ -103,8 +101,6 @@ async def test_the_seed_curl_starts_a_search(
     handle = json.loads(output)
     assert handle["kind"] == "search-resolve"
     assert handle["status"] == "queued"
-    status = await client.get(
-        f"/api/v1/run/jobs/{handle['job_id']}", params={"wait": "done", "timeout_ms": 30000}
-    )
+    status = await client.get(f"/api/v1/run/jobs/{handle['job_id']}", params={"wait": "done", "timeout_ms": 30000})
     assert status.json()["status"] == "done"
     assert status.json()["result"]["candidates"][0]["name"] == "Firefox Web Browser"

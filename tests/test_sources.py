@@ -161,24 +161,14 @@ def _data_dirs(tmp_path: Path) -> tuple[Path, Path]:
         "[Desktop Entry]\nType=Application\nName=X\nHidden=true\n",
     )
     _write(user / "applications" / "broken.desktop", "Name=No group header\nType=Application\n")
-    _write(
-        system / "applications" / "hidden-by-user.desktop", "[Desktop Entry]\nType=Application\nName=Sys\n"
-    )
-    _write(
-        system / "applications" / "firefox.desktop", FIREFOX.replace("Name=Firefox", "Name=System Firefox")
-    )
+    _write(system / "applications" / "hidden-by-user.desktop", "[Desktop Entry]\nType=Application\nName=Sys\n")
+    _write(system / "applications" / "firefox.desktop", FIREFOX.replace("Name=Firefox", "Name=System Firefox"))
     _write(system / "applications" / "tools" / "htop.desktop", HTOP)
     _write(system / "applications" / "mozilla" / "org.mozilla.firefox.desktop", FLATPAK_FIREFOX)
-    _write(
-        system / "applications" / "settings-helper.desktop", HTOP.replace("Terminal=true", "NoDisplay=true")
-    )
-    _write(
-        system / "applications" / "homepage.desktop", "[Desktop Entry]\nType=Link\nName=Home\nURL=https://x\n"
-    )
+    _write(system / "applications" / "settings-helper.desktop", HTOP.replace("Terminal=true", "NoDisplay=true"))
+    _write(system / "applications" / "homepage.desktop", "[Desktop Entry]\nType=Link\nName=Home\nURL=https://x\n")
     _write(system / "applications" / "noname.desktop", "[Desktop Entry]\nType=Application\nName[de]=Nur\n")
-    (system / "applications" / "latin1.desktop").write_bytes(
-        b"[Desktop Entry]\nType=Application\nName=Caf\xe9\n"
-    )
+    (system / "applications" / "latin1.desktop").write_bytes(b"[Desktop Entry]\nType=Application\nName=Caf\xe9\n")
     _write(system / "applications" / "readme.txt", "[Desktop Entry]\nType=Application\nName=Not an entry\n")
     return user, system
 

@@ -217,9 +217,7 @@ async def test_cancel_interrupts_the_handler_where_it_waits(harness: Harness) ->
     assert (await harness.finished(job)).status is JobStatus.CANCELLED
 
 
-async def test_a_lost_lease_stops_the_handler_and_discards_its_result(
-    harness: Harness, clock: ManualClock
-) -> None:
+async def test_a_lost_lease_stops_the_handler_and_discards_its_result(harness: Harness, clock: ManualClock) -> None:
     await harness.start(_with(lease=10, heartbeat=60))
     job = await harness.create("hold")
     await harness.event(f"started {job.id}").wait()

@@ -66,9 +66,7 @@ def serve_command(
     workers: Annotated[bool, typer.Option("--workers/--no-workers", help="Run embedded workers")] = True,
 ) -> None:
     """Serve the HTTP API, with embedded workers unless --no-workers."""
-    settings = _settings(
-        apps=tuple(app_ or ()), database=database, host=host, port=port, concurrency=concurrency
-    )
+    settings = _settings(apps=tuple(app_ or ()), database=database, host=host, port=port, concurrency=concurrency)
     run(serve(_runtime(settings), workers=workers))
 
 
@@ -113,9 +111,7 @@ def keys_list(database: Database = None) -> None:
         table = Table("key id", "workspace", "label", "created", "revoked")
         for key in await store.list_keys():
             revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
-            table.add_row(
-                key.id, key.workspace, key.label or "", key.created_at.isoformat(timespec="seconds"), revoked
-            )
+            table.add_row(key.id, key.workspace, key.label or "", key.created_at.isoformat(timespec="seconds"), revoked)
         Console().print(table)
 
     _with_store(database, main)
@@ -148,9 +144,7 @@ def _runtime(settings: Settings) -> Runtime:
         _fail(f"cannot start: {exc}")
 
 
-def _with_store(
-    database: str | None, action: Callable[[Store], Awaitable[None]], *, migrate: bool = True
-) -> None:
+def _with_store(database: str | None, action: Callable[[Store], Awaitable[None]], *, migrate: bool = True) -> None:
     try:
         settings = Settings.from_env(os.environ, database=database)
     except ValueError as exc:

@@ -36,9 +36,7 @@ _DONE = _Done()
 class JobContext:
     """Passed to every handler. Read `input`, `metadata`, `subject`; report with `step` and `progress`."""
 
-    def __init__(
-        self, job: Job, push: Callable[[Report], Awaitable[None]], loop: asyncio.AbstractEventLoop
-    ) -> None:
+    def __init__(self, job: Job, push: Callable[[Report], Awaitable[None]], loop: asyncio.AbstractEventLoop) -> None:
         self.job = job
         self._push = push
         self._loop = loop

@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from jobhouse.errors import StoreUnavailable
-from jobhouse.store.base import Store
+
+if TYPE_CHECKING:
+    from jobhouse.store.base import Store
 
 log = logging.getLogger(__name__)
 

@@ -57,10 +57,8 @@ class Runtime:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = open_store(settings.database, clock=clock)
-        self.searcher = Searcher(
-            self.store, default_sources(environ or os.environ) if sources is None else sources
-        )
+        self.store = open_store(settings.database, clock=clock, pool_size=settings.pool_size)
+        self.searcher = Searcher(self.store, default_sources(environ or os.environ) if sources is None else sources)
         self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
@@ -85,7 +83,10 @@ class Runtime:
         return None
 
     def services(self, *, workers: bool) -> list[Service]:
-        services: list[Service] = [Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval)]
+        services: list[Service] = [
+            *self.store.services(),
+            Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
+        ]
         if workers:
             services.append(Worker(self.store, self.registry, self.settings.worker_options()))
             services.append(Rescuer(self.store, self.settings.rescue_interval))

@@ -74,9 +74,7 @@ class Searcher:
         selector = validate(Selector, data, "Invalid selector", InvalidSelector)
         if selector.source is not None and selector.source not in self.sources:
             known = ", ".join(sorted(self.sources)) or "none"
-            raise InvalidSelector(
-                f"Invalid selector: source: unknown source {selector.source!r} (known: {known})"
-            )
+            raise InvalidSelector(f"Invalid selector: source: unknown source {selector.source!r} (known: {known})")
         return selector
 
     def check_input(self, data: Mapping[str, Any]) -> Mapping[str, Any]:

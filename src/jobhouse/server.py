@@ -73,9 +73,7 @@ async def serve(
                 for task in background_tasks:
                     task.cancel()
 
-        background_tasks = [
-            asyncio.create_task(runtime.run(stop, workers=workers and settings.concurrency > 0))
-        ]
+        background_tasks = [asyncio.create_task(runtime.run(stop, workers=workers and settings.concurrency > 0))]
         _on_signals(on_signal)
         try:
             await server.serve(sockets=[sock] if sock else None)

@@ -4,6 +4,7 @@
 setting                        environment variable          default
 =============================  ============================  ================================
 database                       JOBHOUSE_DATABASE_URL         sqlite:///jobhouse.db
+                                                             or postgresql://host/db
 host, port                     JOBHOUSE_HOST, JOBHOUSE_PORT  127.0.0.1, 8000
 concurrency (0: no workers)    JOBHOUSE_CONCURRENCY          16
 lease                          JOBHOUSE_LEASE                30 s
@@ -13,6 +14,7 @@ rescue_interval                JOBHOUSE_RESCUE_INTERVAL      1 s
 refresh_interval               JOBHOUSE_REFRESH_INTERVAL     1 s
 shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
 max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
+pool_size (PostgreSQL)         JOBHOUSE_POOL_SIZE            10 connections
 apps                           JOBHOUSE_APP (comma list)     none
 =============================  ============================  ================================
 """
@@ -41,6 +43,7 @@ class Settings:
     refresh_interval: float = 1.0
     shutdown_grace: float = 10.0
     max_body: int = 1024 * 1024
+    pool_size: int = 10
     apps: tuple[str, ...] = ()
     log_level: str = "info"
 

@@ -230,9 +230,7 @@ class Worker:
                 continue
             if not written:
                 ref = outcome.ref
-                log.info(
-                    "job %s attempt %d ended elsewhere; its outcome was discarded", ref.job_id, ref.attempt
-                )
+                log.info("job %s attempt %d ended elsewhere; its outcome was discarded", ref.job_id, ref.attempt)
             return
 
     # -- heartbeats and shutdown -------------------------------------------------------------

@@ -269,9 +269,7 @@ def document() -> dict[str, Any]:
             )
         },
         "/api/v1/run/sources/sync": {
-            "post": _operation(
-                "Sync every source (one job)", {**_ok(202, run_job, "The job"), **_errors(*_COMMON)}
-            )
+            "post": _operation("Sync every source (one job)", {**_ok(202, run_job, "The job"), **_errors(*_COMMON)})
         },
         "/api/v1/run/sources/{source_id}/sync": {
             "post": _operation(

@@ -20,11 +20,19 @@ def sqlite_path(url: str) -> str | None:
     return None
 
 
-def open_store(url: str, *, clock: Clock | None = None) -> Store:
-    """A store for `url` (not yet opened): ``sqlite:///jobhouse.db`` or a path."""
+def open_store(url: str, *, clock: Clock | None = None, pool_size: int = 10) -> Store:
+    """A store for `url` (not yet opened).
+
+    ``sqlite:///jobhouse.db`` (or a bare path) for the embedded store;
+    ``postgresql://user@host/db`` (optionally ``?schema=name``, default ``jobhouse``) for the shared one.
+    """
+    if url.startswith(("postgres://", "postgresql://")):
+        from jobhouse.store.postgres import PostgresStore
+
+        return PostgresStore(url, clock=clock, pool_size=pool_size)
     path = sqlite_path(url)
     if path is not None:
         from jobhouse.store.sqlite import SqliteStore
 
         return SqliteStore(path, clock=clock)
-    raise InvalidRequest(f"Unsupported database URL {url!r}: use sqlite:///path/to/file.db")
+    raise InvalidRequest(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://host/db")

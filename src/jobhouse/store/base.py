@@ -19,13 +19,14 @@ from __future__ import annotations
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from jobhouse.catalog import Candidate, CandidateFilter, SourceState
 from jobhouse.clock import Clock
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report
 from jobhouse.keys import ApiKey
+from jobhouse.maintenance import Service
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +69,17 @@ class Store(Protocol):
     async def migrate(self) -> list[str]:
         """Apply pending migrations; the names of those applied."""
 
+    def services(self) -> list[Service]:
+        """Background services the backend needs in every process (PostgreSQL: its listener)."""
+
     # -- jobs --------------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
-        """Insert queued jobs in one transaction."""
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
+        """Insert queued jobs in one transaction.
+
+        `connection`, where the backend supports it (PostgreSQL), is the caller's own open
+        connection: the jobs are inserted in the caller's transaction and exist only if it commits.
+        """
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         """A job, or None if it does not exist (in `workspace`, when given)."""

@@ -12,7 +12,7 @@ import orjson
 
 from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
 from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
-from jobhouse.errors import JobAlreadyFinished, JobNotFound, StoreUnavailable
+from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
     CANCELLED_STEP,
@@ -31,6 +31,7 @@ from jobhouse.job import (
     settle_steps,
 )
 from jobhouse.keys import ApiKey
+from jobhouse.maintenance import Service
 from jobhouse.store.base import Cursor, JobPage, JobQuery
 from jobhouse.store.migrations import migrations
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions
@@ -92,9 +93,7 @@ def _ids_json(ids: Iterable[str]) -> str:
 class SqliteStore:
     """`Store` on one SQLite file (see `jobhouse.store.base` for the contract)."""
 
-    def __init__(
-        self, path: str, *, clock: Clock | None = None, options: SqliteOptions | None = None
-    ) -> None:
+    def __init__(self, path: str, *, clock: Clock | None = None, options: SqliteOptions | None = None) -> None:
         self.path = path
         self.clock: Clock = clock or SystemClock()
         self.hub = Hub()
@@ -148,7 +147,12 @@ class SqliteStore:
 
     # -- jobs --------------------------------------------------------------------------------
 
-    async def enqueue(self, jobs: Sequence[NewJob]) -> list[Job]:
+    def services(self) -> list[Service]:
+        return []  # the writer thread's data-version probe needs no service of its own
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
+        if connection is not None:
+            raise InvalidRequest("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
         built = [
             Job(
@@ -214,10 +218,7 @@ class SqliteStore:
         if query.after is not None:
             where.append("(created_at, id) < (?, ?)")
             params.extend([to_micros(query.after.created_at), query.after.id])
-        sql = (
-            f"SELECT {COLUMNS} FROM jobs WHERE {' AND '.join(where)} "
-            "ORDER BY created_at DESC, id DESC LIMIT ?"
-        )
+        sql = f"SELECT {COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
         params.append(query.limit + 1)
 
         def run(conn: sqlite3.Connection) -> list[Job]:
@@ -240,9 +241,7 @@ class SqliteStore:
             if job.status is JobStatus.CANCELLED:
                 return job, False
             if job.status in TERMINAL_STATUSES:
-                raise JobAlreadyFinished(
-                    f"Job {job_id} already {job.status.value}; it can no longer be cancelled"
-                )
+                raise JobAlreadyFinished(f"Job {job_id} already {job.status.value}; it can no longer be cancelled")
             cancelled = replace(
                 job,
                 status=JobStatus.CANCELLED,
@@ -320,8 +319,7 @@ class SqliteStore:
         n = to_micros(self.clock.now())
         expires = n + int(lease * 1_000_000)
         rows = [
-            (r.progress, _steps_json(r.steps), r.current_step, n, expires, r.ref.job_id, r.ref.attempt)
-            for r in reports
+            (r.progress, _steps_json(r.steps), r.current_step, n, expires, r.ref.job_id, r.ref.attempt) for r in reports
         ]
 
         def run(conn: sqlite3.Connection) -> set[str]:
@@ -353,9 +351,7 @@ class SqliteStore:
             return [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
 
         applied = await self.engine.write(run)
-        ended = [
-            o.ref.job_id for o, ok in zip(outcomes, applied, strict=True) if ok and o.verdict != Verdict.RETRY
-        ]
+        ended = [o.ref.job_id for o, ok in zip(outcomes, applied, strict=True) if ok and o.verdict != Verdict.RETRY]
         self.hub.ended(ended)
         if any(ok and o.verdict == Verdict.RETRY for o, ok in zip(outcomes, applied, strict=True)):
             self.hub.enqueued()
@@ -461,9 +457,7 @@ class SqliteStore:
 
     async def list_keys(self) -> list[ApiKey]:
         def run(conn: sqlite3.Connection) -> list[ApiKey]:
-            return [
-                _key(row) for row in conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")
-            ]
+            return [_key(row) for row in conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
 
         return await self.engine.read(run)
 
@@ -471,9 +465,7 @@ class SqliteStore:
         n = to_micros(self.clock.now())
 
         def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (n, key_id)
-            )
+            cursor = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (n, key_id))
             return cursor.rowcount == 1
 
         return await self.engine.write(run)
@@ -482,9 +474,7 @@ class SqliteStore:
         n = str(to_micros(self.clock.now()))
 
         def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('initialized_at', ?)", (n,)
-            )
+            cursor = conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('initialized_at', ?)", (n,))
             return cursor.rowcount == 1
 
         return await self.engine.write(run)
@@ -530,9 +520,7 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> dict[str, SourceState]:
             return {
                 row[0]: SourceState(row[0], _ts(row[1]), row[2], row[3], _ts(row[4]))
-                for row in conn.execute(
-                    "SELECT id, synced_at, candidate_count, last_error, last_error_at FROM sources"
-                )
+                for row in conn.execute("SELECT id, synced_at, candidate_count, last_error, last_error_at FROM sources")
             }
 
         return await self.engine.read(run)

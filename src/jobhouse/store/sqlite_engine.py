@@ -87,9 +87,7 @@ class Engine:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         ready: asyncio.Future[None] = self._loop.create_future()
-        self._thread = threading.Thread(
-            target=self._run, args=(ready,), name="jobhouse-sqlite-writer", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, args=(ready,), name="jobhouse-sqlite-writer", daemon=True)
         self._thread.start()
         await ready
         self._readers = ThreadPoolExecutor(self.options.readers, thread_name_prefix="jobhouse-sqlite-reader")

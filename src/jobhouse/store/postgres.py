@@ -1,0 +1,604 @@
+"""The shared store: PostgreSQL, for any number of API nodes and workers on any machines.
+
+- Claims take due jobs with ``FOR UPDATE SKIP LOCKED`` from a partial index of queued jobs only.
+- Outcomes, progress reports and heartbeats from many coroutines are coalesced into one
+  statement per kind of write (`Coalescer`), each fenced on (id, attempt, running).
+- Every commit that matters to other processes sends a small ``NOTIFY``: work queued, jobs
+  ended, attempts to stop. `PgListener` (one connection per process) turns them into hub
+  events; a lost notification costs latency only, because the refresher also looks by itself.
+- A long-poll never holds a connection: connections are taken per operation from the pool.
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from collections.abc import AsyncIterator, Collection, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
+from jobhouse.clock import Clock, SystemClock
+from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
+from jobhouse.hub import Hub, Seen
+from jobhouse.job import (
+    CANCELLED_STEP,
+    TERMINAL_STATUSES,
+    AttemptRef,
+    Failure,
+    Job,
+    JobStatus,
+    NewJob,
+    Outcome,
+    Report,
+    Step,
+    StepStatus,
+    Verdict,
+    reset_steps,
+    settle_steps,
+)
+from jobhouse.keys import ApiKey
+from jobhouse.maintenance import Service
+from jobhouse.store.base import Cursor, JobPage, JobQuery
+from jobhouse.store.batching import Coalescer
+from jobhouse.store.migrations import migrations
+from jobhouse.store.pg_codec import Jsonb, configure, job_from_row, steps_json
+from jobhouse.store.pg_listener import PgListener, notify_payloads
+
+COLUMNS = (
+    "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
+    "result, result_type, error, errors, attempt, max_attempts, run_at, worker, lease_expires_at, "
+    "created_at, updated_at, started_at, completed_at"
+)
+_J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
+_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_RESCUE_BATCH = 500
+_MIGRATION_LOCK = 7_311_902_417
+
+
+def parse_url(url: str) -> tuple[str, str]:
+    """Split ``postgresql://…?schema=name`` into libpq conninfo and the schema (default jobhouse)."""
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((value for key, value in query if key == "schema"), "jobhouse")
+    if not _SCHEMA.match(schema):
+        raise InvalidRequest(f"Invalid schema {schema!r}: lower-case letters, digits and underscores")
+    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
+    return urllib.parse.urlunsplit(parts._replace(query=rest)), schema
+
+
+@asynccontextmanager
+async def _unavailable_on_errors() -> AsyncIterator[None]:
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
+
+
+class PostgresStore:
+    """`Store` on PostgreSQL (see `jobhouse.store.base` for the contract)."""
+
+    def __init__(
+        self, url: str, *, clock: Clock | None = None, pool_size: int = 10, connect_timeout: float = 5.0
+    ) -> None:
+        self.conninfo, self.schema = parse_url(url)
+        self.clock: Clock = clock or SystemClock()
+        self.hub = Hub()
+        self.channel = f"jobhouse.{self.schema}"
+        self._pool = AsyncConnectionPool(
+            self.conninfo,
+            min_size=1,
+            max_size=max(pool_size, 2),
+            open=False,
+            timeout=connect_timeout,
+            configure=configure,
+            kwargs={"connect_timeout": max(int(connect_timeout), 1)},
+            name=f"jobhouse-{self.schema}",
+        )
+        self._opened = False
+        self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
+        self._reports: Coalescer[tuple[Report, float], bool] = Coalescer(self._report_batch)
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self.schema!r})"
+
+    def t(self, table: str) -> str:
+        return f"{self.schema}.{table}"
+
+    @asynccontextmanager
+    async def _tx(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """One transaction on a pooled connection; driver trouble becomes `StoreUnavailable`."""
+        if not self._opened:
+            raise StoreUnavailable("PostgreSQL store is not open")
+        async with _unavailable_on_errors(), self._pool.connection() as conn:
+            yield conn
+
+    async def open(self, *, migrate: bool = True) -> None:
+        if self._opened:
+            return
+        async with _unavailable_on_errors():
+            await self._pool.open(wait=True, timeout=self._pool.timeout)
+        self._opened = True
+        if migrate:
+            await self.migrate()
+
+    async def close(self) -> None:
+        if self._opened:
+            self._opened = False
+            await self._pool.close()
+
+    def services(self) -> list[Service]:
+        """The LISTEN connection: other processes' changes reach this process's hub."""
+        return [PgListener(self.conninfo, self.channel, self.hub)]
+
+    async def migrate(self) -> list[str]:
+        async with self._tx() as conn:
+            await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.t('migrations')} "
+                "(version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL)"
+            )
+            done = {
+                row[0] for row in await (await conn.execute(f"SELECT version FROM {self.t('migrations')}")).fetchall()
+            }
+            applied = []
+            for migration in migrations("postgres"):
+                if migration.version in done:
+                    continue
+                await conn.execute(migration.sql.replace("{schema}", self.schema))  # type: ignore[arg-type, unused-ignore]
+                await conn.execute(
+                    f"INSERT INTO {self.t('migrations')} VALUES (%s, %s, %s)",
+                    (migration.version, migration.name, self.clock.now()),
+                )
+                applied.append(f"{migration.version:04d}_{migration.name}")
+            return applied
+
+    async def _notify(self, conn: psycopg.AsyncConnection[Any], kind: str, ids: Collection[str] = ()) -> None:
+        for payload in notify_payloads(kind, ids):
+            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
+
+    # -- jobs --------------------------------------------------------------------------------
+
+    async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
+        """Insert jobs; with `connection` (a psycopg async connection), inside the caller's transaction."""
+        now = self.clock.now()
+        built = [
+            Job(
+                id=new.id, workspace=new.workspace, kind=new.kind, subject=new.subject, title=new.title,
+                status=JobStatus.QUEUED, steps=tuple(new.steps), input=dict(new.input),
+                metadata=dict(new.metadata), max_attempts=new.max_attempts, run_at=new.run_at or now,
+                created_at=now, updated_at=now,
+            )
+            for new in jobs
+        ]  # fmt: skip
+        rows = [
+            (
+                job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps),
+                Jsonb(job.input), Jsonb(job.metadata), job.max_attempts, job.run_at, now, now,
+            )
+            for job in built
+        ]  # fmt: skip
+        sql = (
+            f"INSERT INTO {self.t('jobs')} (id, workspace, kind, subject, title, status, steps, input, metadata, "
+            "max_attempts, run_at, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)"
+        )
+        if connection is not None:
+            async with connection.cursor() as cursor:
+                await cursor.executemany(sql, rows)
+            await self._notify(connection, "e")
+            return built
+        async with self._tx() as conn:
+            async with conn.cursor() as cursor:
+                await cursor.executemany(sql, rows)
+            await self._notify(conn, "e")
+        self.hub.enqueued()
+        return built
+
+    async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
+        async with self._tx() as conn:
+            cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s", (job_id,))
+            row = await cursor.fetchone()
+        if row is None or (workspace is not None and row[1] != workspace):
+            return None
+        return job_from_row(row)
+
+    async def list_jobs(self, query: JobQuery) -> JobPage:
+        where = ["workspace = %s"]
+        params: list[Any] = [query.workspace]
+        if query.subject is not None:
+            where.append("subject = %s")
+            params.append(query.subject)
+        if query.kind is not None:
+            where.append("kind = %s")
+            params.append(query.kind)
+        if query.statuses is not None:
+            where.append("status = ANY(%s)")
+            params.append(sorted(s.value for s in query.statuses))
+        if query.after is not None:
+            where.append("(created_at, id) < (%s, %s::uuid)")
+            params.extend([query.after.created_at, query.after.id])
+        sql = (
+            f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, id DESC LIMIT %s"
+        )
+        params.append(query.limit + 1)
+        async with self._tx() as conn:
+            rows = await (await conn.execute(sql, params)).fetchall()
+        jobs = [job_from_row(row) for row in rows]
+        if len(jobs) > query.limit:
+            jobs = jobs[: query.limit]
+            return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id))
+        return JobPage(jobs, None)
+
+    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
+        now = self.clock.now()
+        async with self._tx() as conn:
+            cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
+            row = await cursor.fetchone()
+            if row is None or (workspace is not None and row[1] != workspace):
+                raise JobNotFound()
+            job = job_from_row(row)
+            if job.status is JobStatus.CANCELLED:
+                return job
+            if job.status in TERMINAL_STATUSES:
+                raise JobAlreadyFinished(f"Job {job_id} already {job.status.value}; it can no longer be cancelled")
+            error = Failure("Job was cancelled", "cancelled", job.attempt or None, now)
+            job = replace(
+                job, status=JobStatus.CANCELLED, steps=settle_steps(job.steps, StepStatus.FAILED),
+                current_step=CANCELLED_STEP, error=error, lease_expires_at=None, updated_at=now, completed_at=now,
+            )  # fmt: skip
+            await conn.execute(
+                f"UPDATE {self.t('jobs')} SET status = 'cancelled', steps = %s, current_step = %s, error = %s, "
+                "lease_expires_at = NULL, updated_at = %s, completed_at = %s WHERE id = %s",
+                (steps_json(job.steps), CANCELLED_STEP, Jsonb(error.to_dict()), now, now, job_id),
+            )
+            await self._notify(conn, "s", [job_id])
+            await self._notify(conn, "d", [job_id])
+        self.hub.stopped([job_id])
+        self.hub.ended([job_id])
+        return job
+
+    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
+        if limit <= 0 or not kinds:
+            return []
+        now = self.clock.now()
+        sql = (
+            f"UPDATE {self.t('jobs')} AS j SET status = 'running', attempt = j.attempt + 1, worker = %(worker)s, "
+            "lease_expires_at = %(expires)s, started_at = %(now)s, updated_at = %(now)s "
+            f"FROM (SELECT id FROM {self.t('jobs')} WHERE status = 'queued' AND run_at <= %(now)s "
+            "AND kind = ANY(%(kinds)s) ORDER BY run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS next "
+            f"WHERE j.id = next.id RETURNING {_J_COLUMNS}"
+        )
+        params = {
+            "worker": worker, "expires": now + timedelta(seconds=lease), "now": now,
+            "kinds": sorted(kinds), "limit": limit,
+        }  # fmt: skip
+        async with self._tx() as conn:
+            rows = await (await conn.execute(sql, params)).fetchall()
+        jobs = [job_from_row(row) for row in rows]
+        jobs.sort(key=lambda job: (job.run_at, job.id))
+        return jobs
+
+    async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
+        if not refs:
+            return set()
+        expires = self.clock.now() + timedelta(seconds=lease)
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(
+                    f"UPDATE {self.t('jobs')} SET lease_expires_at = %s WHERE status = 'running' AND worker = %s "
+                    "AND id = ANY(%s::uuid[]) RETURNING id, attempt",
+                    (expires, worker, [ref.job_id for ref in refs]),
+                )
+            ).fetchall()
+        held = {(str(row[0]), row[1]) for row in rows}
+        return {ref.job_id for ref in refs if (ref.job_id, ref.attempt) not in held}
+
+    async def report(self, reports: Sequence[Report], lease: float) -> set[str]:
+        if not reports:
+            return set()
+        written = await self._reports.submit([(r, lease) for r in reports])
+        lost = {r.ref.job_id for r, ok in zip(reports, written, strict=True) if not ok}
+        for r in reports:
+            if r.ref.job_id not in lost:
+                self.hub.changed(r.ref.job_id)
+        return lost
+
+    async def _report_batch(self, items: list[tuple[Report, float]]) -> list[bool]:
+        now = self.clock.now()
+        latest = {r.ref: (r, lease) for r, lease in items}
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(
+                    f"UPDATE {self.t('jobs')} AS j SET progress = r.progress, steps = r.steps, "
+                    "current_step = r.current_step, updated_at = %s, lease_expires_at = %s::timestamptz + r.lease "
+                    "FROM unnest(%s::uuid[], %s::int[], %s::int[], %s::jsonb[], %s::text[], %s::interval[]) "
+                    "AS r(id, attempt, progress, steps, current_step, lease) "
+                    "WHERE j.id = r.id AND j.attempt = r.attempt AND j.status = 'running' RETURNING j.id, j.attempt",
+                    (
+                        now, now,
+                        [ref.job_id for ref in latest], [ref.attempt for ref in latest],
+                        [r.progress for r, _ in latest.values()], [steps_json(r.steps) for r, _ in latest.values()],
+                        [r.current_step for r, _ in latest.values()],
+                        [timedelta(seconds=lease) for _, lease in latest.values()],
+                    ),
+                )
+            ).fetchall()  # fmt: skip
+        held = {AttemptRef(str(row[0]), row[1]) for row in rows}
+        return [r.ref in held for r, _ in items]
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        if not outcomes:
+            return []
+        applied = await self._finishes.submit(list(outcomes))
+        self.hub.ended(
+            [o.ref.job_id for o, ok in zip(outcomes, applied, strict=True) if ok and o.verdict != Verdict.RETRY]
+        )
+        if any(ok and o.verdict == Verdict.RETRY for o, ok in zip(outcomes, applied, strict=True)):
+            self.hub.enqueued()
+        return applied
+
+    async def _finish_batch(self, outcomes: list[Outcome]) -> list[bool]:
+        now = self.clock.now()
+        async with self._tx() as conn:
+            written = await self._write_outcomes(conn, outcomes, now)
+            ended = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict != Verdict.RETRY]
+            await self._notify(conn, "d", ended)
+            if any(o.ref in written and o.verdict == Verdict.RETRY for o in outcomes):
+                await self._notify(conn, "e")
+        return [o.ref in written for o in outcomes]
+
+    async def _write_outcomes(
+        self, conn: psycopg.AsyncConnection[Any], outcomes: Sequence[Outcome], now: datetime, extra: str = ""
+    ) -> set[AttemptRef]:
+        """Apply outcomes (one statement per verdict), fenced; the attempts that were written."""
+        written: set[AttemptRef] = set()
+        fence = f"WHERE j.id = o.id AND j.attempt = o.attempt AND j.status = 'running'{extra} RETURNING j.id, j.attempt"
+        done = [o for o in outcomes if o.verdict == Verdict.COMPLETED]
+        if done:
+            sql = (
+                f"UPDATE {self.t('jobs')} AS j SET status = 'completed', progress = 100, steps = o.steps, "
+                "current_step = NULL, result = o.result, result_type = o.result_type, lease_expires_at = NULL, "
+                "updated_at = %s, completed_at = %s FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], %s::jsonb[], "
+                f"%s::text[]) AS o(id, attempt, steps, result, result_type) {fence}"
+            )
+            params: tuple[Any, ...] = (
+                now, now, [o.ref.job_id for o in done], [o.ref.attempt for o in done],
+                [steps_json(o.steps) for o in done], [Jsonb(o.result) for o in done], [o.result_type for o in done],
+            )  # fmt: skip
+            written |= await self._returning_refs(conn, sql, params)
+        for verdict in (Verdict.FAILED, Verdict.RETRY):
+            group = [o for o in outcomes if o.verdict == verdict]
+            if not group:
+                continue
+            errors = [Jsonb((o.failure or Failure("Job failed", "error")).to_dict()) for o in group]
+            if verdict == Verdict.FAILED:
+                sets = (
+                    "status = 'failed', progress = o.progress, steps = o.steps, current_step = NULL, error = o.error, "
+                    "errors = j.errors || jsonb_build_array(o.error), lease_expires_at = NULL, updated_at = %s, "
+                    "completed_at = %s"
+                )
+                steps = [steps_json(o.steps) for o in group]
+            else:
+                sets = (
+                    "status = 'queued', progress = 0, steps = o.steps, current_step = NULL, "
+                    "errors = j.errors || jsonb_build_array(o.error), worker = NULL, lease_expires_at = NULL, "
+                    "run_at = coalesce(o.run_at, %s), updated_at = %s"
+                )
+                steps = [steps_json(reset_steps(o.steps)) for o in group]
+            sql = (
+                f"UPDATE {self.t('jobs')} AS j SET {sets} FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], "
+                f"%s::jsonb[], %s::int[], %s::timestamptz[]) AS o(id, attempt, steps, error, progress, run_at) {fence}"
+            )
+            params = (
+                now, now, [o.ref.job_id for o in group], [o.ref.attempt for o in group], steps, errors,
+                [o.progress for o in group], [o.retry_at for o in group],
+            )  # fmt: skip
+            written |= await self._returning_refs(conn, sql, params)
+        return written
+
+    @staticmethod
+    async def _returning_refs(conn: psycopg.AsyncConnection[Any], sql: str, params: tuple[Any, ...]) -> set[AttemptRef]:
+        rows = await (await conn.execute(sql, params)).fetchall()
+        return {AttemptRef(str(row[0]), row[1]) for row in rows}
+
+    async def release(self, refs: Sequence[AttemptRef]) -> int:
+        if not refs:
+            return 0
+        now = self.clock.now()
+        count = 0
+        async with self._tx() as conn:
+            for ref in refs:
+                cursor = await conn.execute(
+                    f"SELECT steps FROM {self.t('jobs')} WHERE id = %s AND attempt = %s AND status = 'running' "
+                    "FOR UPDATE",
+                    (ref.job_id, ref.attempt),
+                )
+                row = await cursor.fetchone()
+                if row is None:
+                    continue
+                steps = reset_steps([Step.from_dict(s) for s in row[0]])
+                cursor = await conn.execute(
+                    f"UPDATE {self.t('jobs')} SET status = 'queued', progress = 0, steps = %s, current_step = NULL, "
+                    "worker = NULL, lease_expires_at = NULL, run_at = %s, updated_at = %s "
+                    "WHERE id = %s AND attempt = %s AND status = 'running'",
+                    (steps_json(steps), now, now, ref.job_id, ref.attempt),
+                )
+                count += cursor.rowcount
+            if count:
+                await self._notify(conn, "e")
+        if count:
+            self.hub.enqueued()
+        return count
+
+    async def rescue(self) -> list[str]:
+        now = self.clock.now()
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE status = 'running' AND lease_expires_at < %s "
+                    "LIMIT %s FOR UPDATE SKIP LOCKED",
+                    (now, _RESCUE_BATCH),
+                )
+            ).fetchall()
+            outcomes = []
+            for row in rows:
+                job = job_from_row(row)
+                failure = Failure(
+                    f"Worker {job.worker} stopped heartbeating; attempt {job.attempt} was lost",
+                    "lost",
+                    job.attempt,
+                    now,
+                )
+                verdict = Verdict.RETRY if job.attempt < job.max_attempts else Verdict.FAILED
+                outcomes.append(Outcome(job.ref, verdict, job.progress, job.steps, failure=failure, retry_at=now))
+            written = await self._write_outcomes(conn, outcomes, now)
+            requeued = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY]
+            failed = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED]
+            await self._notify(conn, "s", requeued + failed)
+            await self._notify(conn, "d", failed)
+            if requeued:
+                await self._notify(conn, "e")
+        if requeued:
+            self.hub.enqueued()
+        self.hub.ended(failed)
+        self.hub.stopped(requeued + failed)
+        return requeued + failed
+
+    async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
+        found: dict[str, Seen | None] = dict.fromkeys(job_ids)
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT id, status, attempt FROM {self.t('jobs')} WHERE id = ANY(%s::uuid[])",
+                    (list(job_ids),),
+                )
+            ).fetchall()
+        for row in rows:
+            found[str(row[0])] = Seen(JobStatus(row[1]), row[2])
+        return found
+
+    # -- keys --------------------------------------------------------------------------------
+
+    async def add_key(self, key: ApiKey) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.t('api_keys')} (id, workspace, secret_hash, label, created_at) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                (key.id, key.workspace, key.secret_hash, key.label, key.created_at),
+            )
+
+    async def get_key(self, key_id: str) -> ApiKey | None:
+        async with self._tx() as conn:
+            row = await (
+                await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self.t('api_keys')} WHERE id = %s", (key_id,))
+            ).fetchone()
+        return None if row is None else ApiKey(*row)
+
+    async def list_keys(self) -> list[ApiKey]:
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self.t('api_keys')} ORDER BY created_at")
+            ).fetchall()
+        return [ApiKey(*row) for row in rows]
+
+    async def revoke_key(self, key_id: str) -> bool:
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                f"UPDATE {self.t('api_keys')} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
+                (self.clock.now(), key_id),
+            )
+            return cursor.rowcount == 1
+
+    async def first_run(self) -> bool:
+        async with self._tx() as conn:
+            cursor = await conn.execute(
+                f"INSERT INTO {self.t('meta')} (key, value) VALUES ('initialized_at', %s) ON CONFLICT DO NOTHING",
+                (self.clock.now().isoformat(),),
+            )
+            return cursor.rowcount == 1
+
+    # -- candidate index ---------------------------------------------------------------------
+
+    async def replace_candidates(self, source: str, candidates: Sequence[Candidate]) -> None:
+        rows = [
+            (
+                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.description,
+                Jsonb(list(c.keywords)),
+            )
+            for c in candidates
+        ]  # fmt: skip
+        async with self._tx() as conn:
+            await conn.execute(f"DELETE FROM {self.t('candidates')} WHERE source = %s", (source,))
+            async with (
+                conn.cursor() as cursor,
+                cursor.copy(
+                    f"COPY {self.t('candidates')} (source, id, app, name, os, kind, version, launch, description, "
+                    "keywords) FROM STDIN"
+                ) as copy,
+            ):
+                for row in rows:
+                    await copy.write_row(row)
+            await conn.execute(
+                f"INSERT INTO {self.t('sources')} (id, synced_at, candidate_count, last_error, last_error_at) "
+                "VALUES (%s, %s, %s, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
+                "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
+                (source, self.clock.now(), len(rows)),
+            )
+
+    async def record_source_error(self, source: str, error: str) -> None:
+        async with self._tx() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.t('sources')} (id, last_error, last_error_at) VALUES (%s, %s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, "
+                "last_error_at = excluded.last_error_at",
+                (source, error.replace("\x00", ""), self.clock.now()),
+            )
+
+    async def source_states(self) -> dict[str, SourceState]:
+        async with self._tx() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT id, synced_at, candidate_count, last_error, last_error_at FROM {self.t('sources')}"
+                )
+            ).fetchall()
+        return {row[0]: SourceState(*row) for row in rows}
+
+    async def candidates(self, where: CandidateFilter) -> list[Candidate]:
+        clauses: list[str] = ["TRUE"]
+        params: list[Any] = []
+        if where.os is not None:
+            clauses.append("os = %s")
+            params.append(where.os.value)
+        if where.kind is not None:
+            clauses.append("kind = %s")
+            params.append(where.kind.value)
+        if where.source is not None:
+            clauses.append("source = %s")
+            params.append(where.source)
+        if where.version_prefix is not None:
+            clauses.append("starts_with(version, %s)")
+            params.append(where.version_prefix)
+        sql = (
+            "SELECT id, app, name, os, kind, source, version, launch, description, keywords "
+            f"FROM {self.t('candidates')} WHERE {' AND '.join(clauses)}"
+        )
+        async with self._tx() as conn:
+            rows = await (await conn.execute(sql, params)).fetchall()
+        return [
+            Candidate(
+                id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
+                version=row[6], launch=row[7], description=row[8], keywords=tuple(row[9]),
+            )
+            for row in rows
+        ]  # fmt: skip
+
+
+_KEY_COLUMNS = "id, workspace, secret_hash, created_at, label, revoked_at"
