@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Any
 
@@ -57,6 +58,14 @@ def hold_sync(ctx: JobContext) -> dict[str, Any]:
             time.sleep(0.01)
         beacon.arrive_sync(address, f"{'cancelled' if ctx.cancelled else 'timed out'} {ctx.id}")
     return {"cancelled": ctx.cancelled}
+
+
+@jobs.kind("record", title="Record the run", max_attempts=3)
+def record(ctx: JobContext) -> dict[str, Any]:
+    """Appends "<job id> <attempt> <pid>" to the file named by input["log"]: a side table of runs."""
+    with open(ctx.input["log"], "a") as log:
+        log.write(f"{ctx.id} {ctx.attempt} {os.getpid()}\n")
+    return {"pid": os.getpid()}
 
 
 @jobs.kind("echo", title="Echo", max_attempts=1)

@@ -178,3 +178,34 @@ def running_server(db: Path | str, machine: Machine | None = None, **kwargs: obj
         yield server
     finally:
         server.stop()
+
+
+def start_worker(db: Path | str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    """A `jobhouse worker` process running the test kinds on `db`."""
+    environ = {**os.environ, **FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db), **(env or {})}
+    return subprocess.Popen(
+        [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],
+        cwd=REPO,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@contextlib.contextmanager
+def running_workers(
+    db: Path | str, count: int, env: dict[str, str] | None = None
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    workers = [start_worker(db, env) for _ in range(count)]
+    try:
+        yield workers
+    finally:
+        for process in workers:
+            if process.poll() is None:
+                process.terminate()
+        for process in workers:
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,26 +10,12 @@ import pytest
 
 from tests.beacon import Beacon
 from tests.helpers import create
-from tests.servers import FAST_SETTINGS, REPO, running_server
+from tests.servers import running_server, start_worker
 
 pytestmark = pytest.mark.slow
 
 
-def start_worker(db: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        **FAST_SETTINGS,
-        "JOBHOUSE_LEASE": "2",
-        "JOBHOUSE_RESCUE_INTERVAL": "0.2",
-        "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+FAST_RESCUE = {"JOBHOUSE_LEASE": "2", "JOBHOUSE_RESCUE_INTERVAL": "0.2"}
 
 
 async def test_a_killed_workers_job_runs_again_in_another_worker(tmp_path: Path, beacon: Beacon) -> None:
@@ -40,7 +23,7 @@ async def test_a_killed_workers_job_runs_again_in_another_worker(tmp_path: Path,
     with running_server(db, args=["--no-workers"]) as server:
         key = await server.new_key()
         async with httpx.AsyncClient(base_url=server.url, headers={"X-API-Key": key}, timeout=30) as client:
-            first = start_worker(db)
+            first = start_worker(db, FAST_RESCUE)
             second = None
             try:
                 job = await create(client, "hold", input={"beacon": beacon.address})
@@ -51,7 +34,7 @@ async def test_a_killed_workers_job_runs_again_in_another_worker(tmp_path: Path,
                 first.send_signal(signal.SIGKILL)
                 first.wait()
                 beacon.messages.clear()
-                second = start_worker(db)
+                second = start_worker(db, FAST_RESCUE)
                 await beacon.seen(f"started {job['id']}", timeout=20)
                 beacon.release(job["id"])
 

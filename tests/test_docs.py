@@ -321,3 +321,31 @@ def test_relative_links_lead_to_files_and_headings(page: str) -> None:
         assert path.exists(), f"{page} links to {target}, which does not exist"
         if anchor:
             assert anchor in _anchors(path), f"{page} links to {target}, which has no such heading"
+
+
+@pytest.mark.postgres
+async def test_enqueue_in_your_own_transaction(example: ModuleType, pg_database: str, tmp_path: Path) -> None:
+    import psycopg
+
+    from jobhouse.store.postgres import PostgresStore
+    from tests import pg
+
+    store = PostgresStore(pg.with_schema(pg_database, "jobhouse"))
+    await store.open()
+    try:
+        async with await psycopg.AsyncConnection.connect(store.conninfo) as conn:
+            await conn.execute("CREATE TABLE orders (id integer PRIMARY KEY)")
+            await conn.commit()
+            job_id = await example.queue_with_order(conn, "ws", 1, ["a.pgm"], str(tmp_path))
+            with pytest.raises(psycopg.errors.UniqueViolation):
+                await example.queue_with_order(conn, "ws", 1, ["b.pgm"], str(tmp_path))
+            orders = await (await conn.execute("SELECT id FROM orders")).fetchall()
+            await conn.execute("DROP TABLE orders")
+            await conn.commit()
+        assert orders == [(1,)]
+        jobs = (await store.list_jobs(JobQuery(workspace="ws"))).jobs
+        assert [job.id for job in jobs] == [job_id]
+        assert jobs[0].input == {"images": ["a.pgm"], "out_dir": str(tmp_path), "size": 64}
+    finally:
+        await store.close()
+        pg.drop_schema(pg_database, "jobhouse")

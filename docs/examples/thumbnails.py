@@ -159,3 +159,17 @@ async def queue_thumbnails(workspace: str, images: list[str], out_dir: str) -> s
     """Queue a `thumbnails` job from code running inside jobhouse (a handler, say); its id."""
     job = await jobs.enqueue("thumbnails", workspace=workspace, input={"images": images, "out_dir": out_dir})
     return job.id
+
+
+async def queue_with_order(conn: Any, workspace: str, order_id: int, images: list[str], out_dir: str) -> str:
+    """Record an order and queue its thumbnails in one PostgreSQL transaction, on your own connection.
+
+    `conn` is a psycopg async connection to the database jobhouse uses. If the transaction rolls
+    back there is no job; workers hear of the job only once it commits.
+    """
+    async with conn.transaction():
+        await conn.execute("INSERT INTO orders (id) VALUES (%s)", (order_id,))
+        job = await jobs.enqueue(
+            "thumbnails", workspace=workspace, input={"images": images, "out_dir": out_dir}, connection=conn
+        )
+    return str(job.id)

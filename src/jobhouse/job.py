@@ -157,6 +157,24 @@ class NewJob:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     run_at: datetime | None = None
 
+    def queued(self, now: datetime) -> Job:
+        """The job as the store keeps it once inserted at `now`."""
+        return Job(
+            id=self.id,
+            workspace=self.workspace,
+            kind=self.kind,
+            subject=self.subject,
+            title=self.title,
+            status=JobStatus.QUEUED,
+            steps=tuple(self.steps),
+            input=dict(self.input),
+            metadata=dict(self.metadata),
+            max_attempts=self.max_attempts,
+            run_at=self.run_at or now,
+            created_at=now,
+            updated_at=now,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Report:

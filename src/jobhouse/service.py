@@ -10,17 +10,14 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from jobhouse.errors import InvalidRequest, JobNotFound
-from jobhouse.ids import new_id, parse_id
-from jobhouse.job import Job, NewJob
+from jobhouse.errors import JobNotFound
+from jobhouse.ids import parse_id
+from jobhouse.job import Job
 from jobhouse.registry import Registry
 from jobhouse.store.base import JobPage, JobQuery, Store
-from jobhouse.validation import check_clean
 
 #: The longest a single long-poll may wait, in seconds.
 MAX_WAIT = 120.0
-TITLE_MAX = 200
-SUBJECT_MAX = 200
 
 
 class JobService:
@@ -39,31 +36,13 @@ class JobService:
         metadata: Mapping[str, Any] | None = None,
         subject: str | None = None,
         title: str | None = None,
+        connection: Any = None,
     ) -> Job:
-        spec = self.registry[kind]
-        data = dict(input or {})
-        for name, value in (("input", data), ("metadata", metadata or {})):
-            if not isinstance(value, Mapping):
-                raise InvalidRequest(f"{name} must be a JSON object")
-            check_clean(value, name)
-        if spec.check_input is not None:
-            data = dict(spec.check_input(data))
-        if subject is not None and not 0 < len(subject) <= SUBJECT_MAX:
-            raise InvalidRequest(f"competitorId must be 1-{SUBJECT_MAX} characters")
-        if title is not None and not 0 < len(title) <= TITLE_MAX:
-            raise InvalidRequest(f"displayTitle must be 1-{TITLE_MAX} characters")
-        new = NewJob(
-            id=new_id(),
-            workspace=workspace,
-            kind=spec.name,
-            title=title or spec.title,
-            max_attempts=spec.max_attempts,
-            steps=spec.steps_for(data),
-            subject=subject,
-            input=data,
-            metadata=dict(metadata or {}),
+        """Check and enqueue a job (on the caller's PostgreSQL `connection`, when given)."""
+        new = self.registry.new_job(
+            kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title
         )
-        (job,) = await self.store.enqueue([new])
+        (job,) = await self.store.enqueue([new], connection=connection)
         return job
 
     async def get(self, job_id: str, workspace: str) -> Job:

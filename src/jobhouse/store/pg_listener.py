@@ -59,6 +59,13 @@ class PgListener:
         self.hub = hub
         self.heartbeat = heartbeat
         self.connected = asyncio.Event()
+        self.connects = 0
+        self._connect_changed = asyncio.Condition()
+
+    async def wait_connects(self, count: int) -> None:
+        """Until the listener has connected `count` times (a test signal)."""
+        async with self._connect_changed:
+            await self._connect_changed.wait_for(lambda: self.connects >= count)
 
     async def run(self, stop: asyncio.Event) -> None:
         pause = 0.1
@@ -90,6 +97,9 @@ class PgListener:
         async with conn:
             await conn.execute(f'LISTEN "{self.channel}"')
             self.connected.set()
+            async with self._connect_changed:
+                self.connects += 1
+                self._connect_changed.notify_all()
             # Anything sent while we were not listening is lost: look at everything once.
             self.hub.external_change()
             self.hub.enqueued()

@@ -168,36 +168,10 @@ class PostgresStore:
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
         """Insert jobs; with `connection` (a psycopg async connection), inside the caller's transaction."""
         now = self.clock.now()
-        built = [
-            Job(
-                id=new.id, workspace=new.workspace, kind=new.kind, subject=new.subject, title=new.title,
-                status=JobStatus.QUEUED, steps=tuple(new.steps), input=dict(new.input),
-                metadata=dict(new.metadata), max_attempts=new.max_attempts, run_at=new.run_at or now,
-                created_at=now, updated_at=now,
-            )
-            for new in jobs
-        ]  # fmt: skip
-        rows = [
-            (
-                job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps),
-                Jsonb(job.input), Jsonb(job.metadata), job.max_attempts, job.run_at, now, now,
-            )
-            for job in built
-        ]  # fmt: skip
-        sql = (
-            f"INSERT INTO {self.t('jobs')} (id, workspace, kind, subject, title, status, steps, input, metadata, "
-            "max_attempts, run_at, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)"
-        )
         if connection is not None:
-            async with connection.cursor() as cursor:
-                await cursor.executemany(sql, rows)
-            await self._notify(connection, "e")
-            return built
+            return await insert_jobs(connection, self.schema, jobs, now)
         async with self._tx() as conn:
-            async with conn.cursor() as cursor:
-                await cursor.executemany(sql, rows)
-            await self._notify(conn, "e")
+            built = await insert_jobs(conn, self.schema, jobs, now)
         self.hub.enqueued()
         return built
 
@@ -602,3 +576,31 @@ class PostgresStore:
 
 
 _KEY_COLUMNS = "id, workspace, secret_hash, created_at, label, revoked_at"
+
+
+async def insert_jobs(
+    conn: psycopg.AsyncConnection[Any], schema: str, jobs: Sequence[NewJob], now: datetime
+) -> list[Job]:
+    """Insert queued jobs on `conn`, in whatever transaction it has open, and tell the workers.
+
+    The NOTIFY is part of the transaction: workers hear of the jobs when (and only if) it commits.
+    """
+    if not _SCHEMA.match(schema):
+        raise InvalidRequest(f"Invalid schema {schema!r}")
+    built = [new.queued(now) for new in jobs]
+    rows = [
+        (
+            job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps),
+            Jsonb(job.input), Jsonb(job.metadata), job.max_attempts, job.run_at, now, now,
+        )
+        for job in built
+    ]  # fmt: skip
+    async with _unavailable_on_errors(), conn.cursor() as cursor:
+        await cursor.executemany(
+            f"INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, metadata, "
+            "max_attempts, run_at, created_at, updated_at) "
+            "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)",
+            rows,
+        )
+        await cursor.execute("SELECT pg_notify(%s, 'e')", (f"jobhouse.{schema}",))
+    return built

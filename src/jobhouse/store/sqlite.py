@@ -154,24 +154,7 @@ class SqliteStore:
         if connection is not None:
             raise InvalidRequest("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
-        built = [
-            Job(
-                id=new.id,
-                workspace=new.workspace,
-                kind=new.kind,
-                subject=new.subject,
-                title=new.title,
-                status=JobStatus.QUEUED,
-                steps=tuple(new.steps),
-                input=dict(new.input),
-                metadata=dict(new.metadata),
-                max_attempts=new.max_attempts,
-                run_at=new.run_at or now,
-                created_at=now,
-                updated_at=now,
-            )
-            for new in jobs
-        ]
+        built = [new.queued(now) for new in jobs]
         n = to_micros(now)
         rows = [
             (

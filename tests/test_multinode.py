@@ -1,0 +1,110 @@
+"""Many nodes on one PostgreSQL: two API servers without workers, two worker processes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests import pg
+from tests.beacon import Beacon
+from tests.helpers import create
+from tests.servers import ServerProcess, running_server, running_workers
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+
+@pytest.fixture(scope="module")
+def cluster(
+    pg_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[ServerProcess, ServerProcess]]:
+    schema = pg.new_schema()
+    url = pg.with_schema(pg_database, schema)
+    try:
+        with (
+            running_server(url, args=["--no-workers"]) as one,
+            running_server(url, args=["--no-workers"]) as two,
+            running_workers(url, 2),
+        ):
+            yield one, two
+    finally:
+        pg.drop_schema(pg_database, schema)
+
+
+@pytest.fixture
+async def nodes(cluster: tuple[ServerProcess, ServerProcess]) -> AsyncIterator[list[httpx.AsyncClient]]:
+    key = await cluster[0].new_key()
+    async with (
+        httpx.AsyncClient(base_url=cluster[0].url, headers={"X-API-Key": key}, timeout=60) as one,
+        httpx.AsyncClient(base_url=cluster[1].url, headers={"X-API-Key": key}, timeout=60) as two,
+    ):
+        yield [one, two]
+
+
+async def test_a_long_poll_on_node_two_answers_within_100ms_of_completion(
+    nodes: list[httpx.AsyncClient], beacon: Beacon
+) -> None:
+    one, two = nodes
+    for _ in range(3):
+        job = await create(one, "hold", input={"beacon": beacon.address})
+        poll = asyncio.create_task(two.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 60000}))
+        await beacon.seen(f"started {job['id']}")
+        beacon.release(job["id"])
+
+        done = (await poll).json()["job"]
+        answered = datetime.now(UTC)
+        assert done["status"] == "completed"
+        ended = datetime.fromisoformat(done["completedAt"].replace("Z", "+00:00"))
+        assert (answered - ended).total_seconds() < 0.101
+
+
+async def test_a_cancel_sent_to_node_two_stops_a_handler_in_a_worker_process(
+    nodes: list[httpx.AsyncClient], beacon: Beacon
+) -> None:
+    one, two = nodes
+    job = await create(one, "hold", input={"beacon": beacon.address})
+    await beacon.seen(f"started {job['id']}")
+
+    started = time.monotonic()
+    response = await two.post(f"/api/jobs/{job['id']}/cancel")
+    await beacon.seen(f"interrupted {job['id']}", timeout=5)
+
+    assert time.monotonic() - started < 1.0
+    assert response.json()["job"]["currentStep"] == "Cancelled"
+    beacon.release(job["id"])
+    final = (await one.get(f"/api/v1/run/jobs/{job['id']}")).json()
+    assert final["status"] == "cancelled"
+
+
+async def test_2000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.AsyncClient], tmp_path: Path) -> None:
+    log = tmp_path / "runs.log"
+    log.touch()
+    semaphore = asyncio.Semaphore(32)
+
+    async def make(index: int) -> str:
+        async with semaphore:
+            job = await create(nodes[index % 2], "record", input={"log": str(log)})
+            return str(job["id"])
+
+    ids = await asyncio.gather(*(make(i) for i in range(2000)))
+
+    async def finished(job_id: str) -> dict[str, object]:
+        async with semaphore:
+            response = await nodes[1].get(f"/api/jobs/{job_id}", params={"wait": "done", "timeout_ms": 60000})
+            job: dict[str, object] = response.json()["job"]
+            return job
+
+    jobs = await asyncio.gather(*(finished(job_id) for job_id in ids))
+
+    assert all(job["status"] == "completed" and job["attempt"] == 1 for job in jobs)
+    runs = [line.split() for line in log.read_text().splitlines()]
+    assert Counter(job_id for job_id, _, _ in runs) == Counter(ids)
+    pids = Counter(pid for _, _, pid in runs)
+    assert len(pids) == 2, pids
+    assert min(pids.values()) > 100, pids
