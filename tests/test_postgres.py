@@ -181,3 +181,16 @@ def test_notify_payloads_stay_under_the_limit() -> None:
     assert all(len(p) < 8000 for p in payloads)
     assert [i for p in payloads for i in p[2:].split(",")] == ids
     assert list(notify_payloads("e")) == ["e"]
+
+
+async def test_the_embedded_server_fallback_works(tmp_path: object) -> None:
+    from tests import pg
+
+    with pg.embedded() as url:
+        store = PostgresStore(pg.with_schema(url, "jobhouse"))
+        await store.open()
+        try:
+            (job,) = await store.enqueue([a_job()])
+            assert (await store.get(job.id)) == job
+        finally:
+            await store.close()
