@@ -80,7 +80,7 @@ async def test_a_revoked_key_stops_working(server: ServerProcess) -> None:
         store = open_store(server.database)
         await store.open()
         try:
-            assert await store.revoke_key(key.split("_")[1])
+            assert await store.keys.revoke(key.split("_")[1])
         finally:
             await store.close()
         assert_error(await http.get("/api/jobs"), 401, "UNAUTHORIZED")

@@ -373,18 +373,18 @@ async def test_commits_wake_the_hub(store: Store) -> None:
 
 async def test_keys_are_stored_listed_and_revoked(store: Store, clock: ManualClock) -> None:
     key = ApiKey("abc123def456", "ws", "0" * 64, clock.now(), "label")
-    await store.add_key(key)
-    assert await store.get_key("abc123def456") == key
-    assert await store.list_keys() == [key]
-    assert await store.revoke_key("abc123def456")
-    assert not await store.revoke_key("abc123def456")
-    assert (await store.get_key("abc123def456")).revoked_at == clock.now()  # type: ignore[union-attr]
-    assert await store.get_key("nope") is None
+    await store.keys.add(key)
+    assert await store.keys.get("abc123def456") == key
+    assert await store.keys.all() == [key]
+    assert await store.keys.revoke("abc123def456")
+    assert not await store.keys.revoke("abc123def456")
+    assert (await store.keys.get("abc123def456")).revoked_at == clock.now()  # type: ignore[union-attr]
+    assert await store.keys.get("nope") is None
 
 
 async def test_first_run_is_true_once(store: Store) -> None:
-    assert await store.first_run()
-    assert not await store.first_run()
+    assert await store.keys.first_run()
+    assert not await store.keys.first_run()
 
 
 async def test_migrate_twice_changes_nothing(store: Store) -> None:
@@ -407,31 +407,31 @@ def candidate(name: str, source: str = "s", **fields: object) -> Candidate:
 
 
 async def test_candidates_are_replaced_per_source_and_filtered(store: Store, clock: ManualClock) -> None:
-    await store.replace_candidates("s", [candidate("old")])
-    await store.replace_candidates("t", [candidate("keep", "t", kind=AppKind.CLI, version="1.2.3")])
-    await store.replace_candidates(
+    await store.catalog.replace("s", [candidate("old")])
+    await store.catalog.replace("t", [candidate("keep", "t", kind=AppKind.CLI, version="1.2.3")])
+    await store.catalog.replace(
         "s", [candidate("new", version="2.0", keywords=("web",)), candidate("mac", os=OS.MACOS)]
     )
 
-    everything = await store.candidates(CandidateFilter())
+    everything = await store.catalog.candidates(CandidateFilter())
     assert sorted(c.id for c in everything) == ["s:mac", "s:new", "t:keep"]
-    assert [c.id for c in await store.candidates(CandidateFilter(os=OS.MACOS))] == ["s:mac"]
-    assert [c.id for c in await store.candidates(CandidateFilter(kind=AppKind.CLI))] == ["t:keep"]
-    assert [c.id for c in await store.candidates(CandidateFilter(version_prefix="1.2"))] == ["t:keep"]
-    assert [c.id for c in await store.candidates(CandidateFilter(source="t"))] == ["t:keep"]
+    assert [c.id for c in await store.catalog.candidates(CandidateFilter(os=OS.MACOS))] == ["s:mac"]
+    assert [c.id for c in await store.catalog.candidates(CandidateFilter(kind=AppKind.CLI))] == ["t:keep"]
+    assert [c.id for c in await store.catalog.candidates(CandidateFilter(version_prefix="1.2"))] == ["t:keep"]
+    assert [c.id for c in await store.catalog.candidates(CandidateFilter(source="t"))] == ["t:keep"]
     new = next(c for c in everything if c.id == "s:new")
     assert new == candidate("new", version="2.0", keywords=("web",))
-    states = await store.source_states()
+    states = await store.catalog.states()
     assert states["s"].candidate_count == 2
     assert states["s"].synced_at == clock.now()
 
 
 async def test_a_source_error_keeps_the_index(store: Store) -> None:
-    await store.replace_candidates("s", [candidate("a")])
-    await store.record_source_error("s", "disk on fire")
-    assert [c.id for c in await store.candidates(CandidateFilter())] == ["s:a"]
-    state = (await store.source_states())["s"]
+    await store.catalog.replace("s", [candidate("a")])
+    await store.catalog.record_error("s", "disk on fire")
+    assert [c.id for c in await store.catalog.candidates(CandidateFilter())] == ["s:a"]
+    state = (await store.catalog.states())["s"]
     assert state.last_error == "disk on fire"
     assert state.candidate_count == 1
-    await store.replace_candidates("s", [])
-    assert (await store.source_states())["s"].last_error is None
+    await store.catalog.replace("s", [])
+    assert (await store.catalog.states())["s"].last_error is None

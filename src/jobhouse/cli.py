@@ -109,7 +109,7 @@ def keys_list(database: Database = None) -> None:
 
     async def main(store: Store) -> None:
         table = Table("key id", "workspace", "label", "created", "revoked")
-        for key in await store.list_keys():
+        for key in await store.keys.all():
             revoked = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else ""
             table.add_row(key.id, key.workspace, key.label or "", key.created_at.isoformat(timespec="seconds"), revoked)
         Console().print(table)
@@ -124,7 +124,7 @@ def keys_revoke(
     """Revoke a key: requests with it get 401 from now on."""
 
     async def main(store: Store) -> None:
-        if not await store.revoke_key(key_id):
+        if not await store.keys.revoke(key_id):
             print(f"No active key {key_id!r}", file=sys.stderr)
             raise typer.Exit(1)
         print(f"Revoked {key_id}")

@@ -57,14 +57,14 @@ async def create_key(store: Store, workspace: str, label: str | None = None) -> 
     record = ApiKey(
         id=key_id, workspace=workspace, secret_hash=hash_key(key), created_at=store.clock.now(), label=label
     )
-    await store.add_key(record)
+    await store.keys.add(record)
     return key, record
 
 
 async def authenticate(store: Store, key: str) -> str:
     """The workspace of a valid key; `NotAuthenticated` for anything else."""
     match = _KEY_RE.match(key)
-    record = await store.get_key(match.group(1)) if match else None
+    record = await store.keys.get(match.group(1)) if match else None
     # Compare even when there is no record, so timing says nothing about which keys exist.
     expected = record.secret_hash if record is not None else "0" * 64
     if not hmac.compare_digest(expected, hash_key(key)) or record is None or record.revoked_at is not None:

@@ -77,7 +77,7 @@ class Runtime:
 
     async def first_key(self) -> str | None:
         """On a store's very first run, a key for the default workspace; otherwise None."""
-        if await self.store.first_run():
+        if await self.store.keys.first_run():
             key, _ = await create_key(self.store, DEFAULT_WORKSPACE, label="created on first run")
             return key
         return None

@@ -90,12 +90,12 @@ class Searcher:
             source=selector.source,
             version_prefix=selector.version,
         )
-        candidates = await self.store.candidates(where)
+        candidates = await self.store.catalog.candidates(where)
         matches = await asyncio.to_thread(rank, candidates, selector.app, selector.limit)
         return [candidate_view(m) for m in matches]
 
     async def ensure_synced(self, source_ids: Sequence[str]) -> None:
-        states = await self.store.source_states()
+        states = await self.store.catalog.states()
         for source_id in source_ids:
             state = states.get(source_id)
             if state is None or (state.synced_at is None and state.last_error is None):
@@ -114,12 +114,12 @@ class Searcher:
         try:
             return await asyncio.to_thread(source.scan)
         except Exception as exc:
-            await self.store.record_source_error(source_id, f"{type(exc).__name__}: {exc}")
+            await self.store.catalog.record_error(source_id, f"{type(exc).__name__}: {exc}")
             raise SourceError(f"{source_id}: {exc}") from exc
 
     async def index(self, source_id: str, candidates: Sequence[Candidate]) -> None:
         """Swap a source's candidates in the index, atomically: searches see old or new, never half."""
-        await self.store.replace_candidates(source_id, candidates)
+        await self.store.catalog.replace(source_id, candidates)
 
     async def sync(self, source_id: str) -> int:
         """Scan and index one source; the number of candidates. A failed scan keeps the old index."""
@@ -135,5 +135,5 @@ class Searcher:
             raise SourceNotFound() from None
 
     async def states(self) -> list[tuple[Source, SourceState]]:
-        states = await self.store.source_states()
+        states = await self.store.catalog.states()
         return [(source, states.get(source.id) or SourceState(source.id)) for source in self.sources.values()]

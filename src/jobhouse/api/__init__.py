@@ -54,7 +54,7 @@ def create_app(runtime: Runtime) -> Starlette:
         return json_response({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        await runtime.store.source_states()  # StoreUnavailable becomes the 503 envelope
+        await runtime.store.catalog.states()  # StoreUnavailable becomes the 503 envelope
         return json_response({"status": "ready"})
 
     routes = [

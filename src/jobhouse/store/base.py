@@ -55,11 +55,46 @@ class JobPage:
     next: Cursor | None
 
 
+class KeyStore(Protocol):
+    """API keys, and the one-time first-run flag."""
+
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def get(self, key_id: str) -> ApiKey | None: ...
+
+    async def all(self) -> list[ApiKey]: ...
+
+    async def revoke(self, key_id: str) -> bool:
+        """Revoke a key; False if there is no such active key."""
+
+    async def first_run(self) -> bool:
+        """True exactly once in the life of a store: the first caller sets up defaults."""
+
+
+class Catalog(Protocol):
+    """The candidate index: what each source yielded at its last sync."""
+
+    async def replace(self, source: str, candidates: Sequence[Candidate]) -> None:
+        """Swap a source's candidates for these, atomically, and record the sync."""
+
+    async def record_error(self, source: str, error: str) -> None: ...
+
+    async def states(self) -> dict[str, SourceState]: ...
+
+    async def candidates(self, where: CandidateFilter) -> list[Candidate]: ...
+
+
 class Store(Protocol):
-    """What jobhouse needs from a backend."""
+    """What jobhouse needs from a backend: job operations, plus its keys and candidate index."""
 
     hub: Hub
     clock: Clock
+
+    @property
+    def keys(self) -> KeyStore: ...
+
+    @property
+    def catalog(self) -> Catalog: ...
 
     async def open(self, *, migrate: bool = True) -> None:
         """Connect and (unless told not to) bring the schema up to date."""
@@ -112,28 +147,3 @@ class Store(Protocol):
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""
-
-    # -- keys --------------------------------------------------------------------------------
-
-    async def add_key(self, key: ApiKey) -> None: ...
-
-    async def get_key(self, key_id: str) -> ApiKey | None: ...
-
-    async def list_keys(self) -> list[ApiKey]: ...
-
-    async def revoke_key(self, key_id: str) -> bool:
-        """Revoke a key; False if there is no such active key."""
-
-    async def first_run(self) -> bool:
-        """True exactly once in the life of a store: the first caller sets up defaults."""
-
-    # -- candidate index ---------------------------------------------------------------------
-
-    async def replace_candidates(self, source: str, candidates: Sequence[Candidate]) -> None:
-        """Swap a source's candidates for these, atomically, and record the sync."""
-
-    async def record_source_error(self, source: str, error: str) -> None: ...
-
-    async def source_states(self) -> dict[str, SourceState]: ...
-
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]: ...

@@ -22,7 +22,6 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
 from jobhouse.clock import Clock, SystemClock
 from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
 from jobhouse.hub import Hub, Seen
@@ -42,12 +41,13 @@ from jobhouse.job import (
     reset_steps,
     settle_steps,
 )
-from jobhouse.keys import ApiKey
 from jobhouse.maintenance import Service
 from jobhouse.store.base import Cursor, JobPage, JobQuery
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
+from jobhouse.store.pg_catalog import PgCatalog
 from jobhouse.store.pg_codec import Jsonb, configure, job_from_row, steps_json
+from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener, notify_payloads
 
 COLUMNS = (
@@ -101,6 +101,8 @@ class PostgresStore:
             name=f"jobhouse-{self.schema}",
         )
         self._opened = False
+        self.keys = PgKeys(self)
+        self.catalog = PgCatalog(self)
         self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
         self._reports: Coalescer[tuple[Report, float], bool] = Coalescer(self._report_batch)
 
@@ -111,7 +113,7 @@ class PostgresStore:
         return f"{self.schema}.{table}"
 
     @asynccontextmanager
-    async def _tx(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """One transaction on a pooled connection; driver trouble becomes `StoreUnavailable`."""
         if not self._opened:
             raise StoreUnavailable("PostgreSQL store is not open")
@@ -137,7 +139,7 @@ class PostgresStore:
         return [PgListener(self.conninfo, self.channel, self.hub)]
 
     async def migrate(self) -> list[str]:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             await conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
             await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             await conn.execute(
@@ -170,13 +172,13 @@ class PostgresStore:
         now = self.clock.now()
         if connection is not None:
             return await insert_jobs(connection, self.schema, jobs, now)
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             built = await insert_jobs(conn, self.schema, jobs, now)
         self.hub.enqueued()
         return built
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s", (job_id,))
             row = await cursor.fetchone()
         if row is None or (workspace is not None and row[1] != workspace):
@@ -203,7 +205,7 @@ class PostgresStore:
             "ORDER BY created_at DESC, id DESC LIMIT %s"
         )
         params.append(query.limit + 1)
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (await conn.execute(sql, params)).fetchall()
         jobs = [job_from_row(row) for row in rows]
         if len(jobs) > query.limit:
@@ -213,7 +215,7 @@ class PostgresStore:
 
     async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
         now = self.clock.now()
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
             row = await cursor.fetchone()
             if row is None or (workspace is not None and row[1] != workspace):
@@ -254,7 +256,7 @@ class PostgresStore:
             "worker": worker, "expires": now + timedelta(seconds=lease), "now": now,
             "kinds": sorted(kinds), "limit": limit,
         }  # fmt: skip
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (await conn.execute(sql, params)).fetchall()
         jobs = [job_from_row(row) for row in rows]
         jobs.sort(key=lambda job: (job.run_at, job.id))
@@ -264,7 +266,7 @@ class PostgresStore:
         if not refs:
             return set()
         expires = self.clock.now() + timedelta(seconds=lease)
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (
                 await conn.execute(
                     f"UPDATE {self.t('jobs')} SET lease_expires_at = %s WHERE status = 'running' AND worker = %s "
@@ -288,7 +290,7 @@ class PostgresStore:
     async def _report_batch(self, items: list[tuple[Report, float]]) -> list[bool]:
         now = self.clock.now()
         latest = {r.ref: (r, lease) for r, lease in items}
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (
                 await conn.execute(
                     f"UPDATE {self.t('jobs')} AS j SET progress = r.progress, steps = r.steps, "
@@ -321,7 +323,7 @@ class PostgresStore:
 
     async def _finish_batch(self, outcomes: list[Outcome]) -> list[bool]:
         now = self.clock.now()
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             written = await self._write_outcomes(conn, outcomes, now)
             ended = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict != Verdict.RETRY]
             await self._notify(conn, "d", ended)
@@ -388,7 +390,7 @@ class PostgresStore:
             return 0
         now = self.clock.now()
         count = 0
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             for ref in refs:
                 cursor = await conn.execute(
                     f"SELECT steps FROM {self.t('jobs')} WHERE id = %s AND attempt = %s AND status = 'running' "
@@ -414,7 +416,7 @@ class PostgresStore:
 
     async def rescue(self) -> list[str]:
         now = self.clock.now()
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (
                 await conn.execute(
                     f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE status = 'running' AND lease_expires_at < %s "
@@ -448,7 +450,7 @@ class PostgresStore:
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         found: dict[str, Seen | None] = dict.fromkeys(job_ids)
-        async with self._tx() as conn:
+        async with self.transaction() as conn:
             rows = await (
                 await conn.execute(
                     f"SELECT id, status, attempt FROM {self.t('jobs')} WHERE id = ANY(%s::uuid[])",
@@ -458,124 +460,6 @@ class PostgresStore:
         for row in rows:
             found[str(row[0])] = Seen(JobStatus(row[1]), row[2])
         return found
-
-    # -- keys --------------------------------------------------------------------------------
-
-    async def add_key(self, key: ApiKey) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                f"INSERT INTO {self.t('api_keys')} (id, workspace, secret_hash, label, created_at) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                (key.id, key.workspace, key.secret_hash, key.label, key.created_at),
-            )
-
-    async def get_key(self, key_id: str) -> ApiKey | None:
-        async with self._tx() as conn:
-            row = await (
-                await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self.t('api_keys')} WHERE id = %s", (key_id,))
-            ).fetchone()
-        return None if row is None else ApiKey(*row)
-
-    async def list_keys(self) -> list[ApiKey]:
-        async with self._tx() as conn:
-            rows = await (
-                await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self.t('api_keys')} ORDER BY created_at")
-            ).fetchall()
-        return [ApiKey(*row) for row in rows]
-
-    async def revoke_key(self, key_id: str) -> bool:
-        async with self._tx() as conn:
-            cursor = await conn.execute(
-                f"UPDATE {self.t('api_keys')} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
-                (self.clock.now(), key_id),
-            )
-            return cursor.rowcount == 1
-
-    async def first_run(self) -> bool:
-        async with self._tx() as conn:
-            cursor = await conn.execute(
-                f"INSERT INTO {self.t('meta')} (key, value) VALUES ('initialized_at', %s) ON CONFLICT DO NOTHING",
-                (self.clock.now().isoformat(),),
-            )
-            return cursor.rowcount == 1
-
-    # -- candidate index ---------------------------------------------------------------------
-
-    async def replace_candidates(self, source: str, candidates: Sequence[Candidate]) -> None:
-        rows = [
-            (
-                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.description,
-                Jsonb(list(c.keywords)),
-            )
-            for c in candidates
-        ]  # fmt: skip
-        async with self._tx() as conn:
-            await conn.execute(f"DELETE FROM {self.t('candidates')} WHERE source = %s", (source,))
-            async with (
-                conn.cursor() as cursor,
-                cursor.copy(
-                    f"COPY {self.t('candidates')} (source, id, app, name, os, kind, version, launch, description, "
-                    "keywords) FROM STDIN"
-                ) as copy,
-            ):
-                for row in rows:
-                    await copy.write_row(row)
-            await conn.execute(
-                f"INSERT INTO {self.t('sources')} (id, synced_at, candidate_count, last_error, last_error_at) "
-                "VALUES (%s, %s, %s, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
-                "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
-                (source, self.clock.now(), len(rows)),
-            )
-
-    async def record_source_error(self, source: str, error: str) -> None:
-        async with self._tx() as conn:
-            await conn.execute(
-                f"INSERT INTO {self.t('sources')} (id, last_error, last_error_at) VALUES (%s, %s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, "
-                "last_error_at = excluded.last_error_at",
-                (source, error.replace("\x00", ""), self.clock.now()),
-            )
-
-    async def source_states(self) -> dict[str, SourceState]:
-        async with self._tx() as conn:
-            rows = await (
-                await conn.execute(
-                    f"SELECT id, synced_at, candidate_count, last_error, last_error_at FROM {self.t('sources')}"
-                )
-            ).fetchall()
-        return {row[0]: SourceState(*row) for row in rows}
-
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]:
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
-        if where.os is not None:
-            clauses.append("os = %s")
-            params.append(where.os.value)
-        if where.kind is not None:
-            clauses.append("kind = %s")
-            params.append(where.kind.value)
-        if where.source is not None:
-            clauses.append("source = %s")
-            params.append(where.source)
-        if where.version_prefix is not None:
-            clauses.append("starts_with(version, %s)")
-            params.append(where.version_prefix)
-        sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, description, keywords "
-            f"FROM {self.t('candidates')} WHERE {' AND '.join(clauses)}"
-        )
-        async with self._tx() as conn:
-            rows = await (await conn.execute(sql, params)).fetchall()
-        return [
-            Candidate(
-                id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                version=row[6], launch=row[7], description=row[8], keywords=tuple(row[9]),
-            )
-            for row in rows
-        ]  # fmt: skip
-
-
-_KEY_COLUMNS = "id, workspace, secret_hash, created_at, label, revoked_at"
 
 
 async def insert_jobs(

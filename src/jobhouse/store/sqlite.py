@@ -10,7 +10,6 @@ from typing import Any
 
 import orjson
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
 from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
 from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
 from jobhouse.hub import Hub, Seen
@@ -30,11 +29,12 @@ from jobhouse.job import (
     reset_steps,
     settle_steps,
 )
-from jobhouse.keys import ApiKey
 from jobhouse.maintenance import Service
 from jobhouse.store.base import Cursor, JobPage, JobQuery
 from jobhouse.store.migrations import migrations
+from jobhouse.store.sqlite_catalog import SqliteCatalog
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions
+from jobhouse.store.sqlite_keys import SqliteKeys
 
 COLUMNS = (
     "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
@@ -99,6 +99,8 @@ class SqliteStore:
         self.hub = Hub()
         self.options = options or SqliteOptions()
         self._engine: Engine | None = None
+        self.keys = SqliteKeys(self)
+        self.catalog = SqliteCatalog(self)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -419,139 +421,6 @@ class SqliteStore:
             return found
 
         return await self.engine.read(run)
-
-    # -- keys --------------------------------------------------------------------------------
-
-    async def add_key(self, key: ApiKey) -> None:
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO api_keys (id, workspace, secret_hash, label, created_at) VALUES (?, ?, ?, ?, ?)",
-                (key.id, key.workspace, key.secret_hash, key.label, to_micros(key.created_at)),
-            )
-
-        await self.engine.write(run)
-
-    async def get_key(self, key_id: str) -> ApiKey | None:
-        def run(conn: sqlite3.Connection) -> ApiKey | None:
-            row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
-            return None if row is None else _key(row)
-
-        return await self.engine.read(run)
-
-    async def list_keys(self) -> list[ApiKey]:
-        def run(conn: sqlite3.Connection) -> list[ApiKey]:
-            return [_key(row) for row in conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys ORDER BY created_at")]
-
-        return await self.engine.read(run)
-
-    async def revoke_key(self, key_id: str) -> bool:
-        n = to_micros(self.clock.now())
-
-        def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (n, key_id))
-            return cursor.rowcount == 1
-
-        return await self.engine.write(run)
-
-    async def first_run(self) -> bool:
-        n = str(to_micros(self.clock.now()))
-
-        def run(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('initialized_at', ?)", (n,))
-            return cursor.rowcount == 1
-
-        return await self.engine.write(run)
-
-    # -- candidate index ---------------------------------------------------------------------
-
-    async def replace_candidates(self, source: str, candidates: Sequence[Candidate]) -> None:
-        n = to_micros(self.clock.now())
-        rows = [
-            (
-                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.description,
-                dumps(list(c.keywords)),
-            )
-            for c in candidates
-        ]  # fmt: skip
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM candidates WHERE source = ?", (source,))
-            conn.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            conn.execute(
-                "INSERT INTO sources (id, synced_at, candidate_count, last_error, last_error_at) "
-                "VALUES (?, ?, ?, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
-                "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
-                (source, n, len(rows)),
-            )
-
-        await self.engine.write(run)
-
-    async def record_source_error(self, source: str, error: str) -> None:
-        n = to_micros(self.clock.now())
-
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "INSERT INTO sources (id, last_error, last_error_at) VALUES (?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET last_error = excluded.last_error, "
-                "last_error_at = excluded.last_error_at",
-                (source, error, n),
-            )
-
-        await self.engine.write(run)
-
-    async def source_states(self) -> dict[str, SourceState]:
-        def run(conn: sqlite3.Connection) -> dict[str, SourceState]:
-            return {
-                row[0]: SourceState(row[0], _ts(row[1]), row[2], row[3], _ts(row[4]))
-                for row in conn.execute("SELECT id, synced_at, candidate_count, last_error, last_error_at FROM sources")
-            }
-
-        return await self.engine.read(run)
-
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]:
-        clauses: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if where.os is not None:
-            clauses.append("os = ?")
-            params.append(where.os.value)
-        if where.kind is not None:
-            clauses.append("kind = ?")
-            params.append(where.kind.value)
-        if where.source is not None:
-            clauses.append("source = ?")
-            params.append(where.source)
-        if where.version_prefix is not None:
-            clauses.append("substr(version, 1, ?) = ?")
-            params.extend([len(where.version_prefix), where.version_prefix])
-        sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, description, keywords "
-            f"FROM candidates WHERE {' AND '.join(clauses)}"
-        )
-
-        def run(conn: sqlite3.Connection) -> list[Candidate]:
-            return [
-                Candidate(
-                    id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                    version=row[6], launch=row[7], description=row[8], keywords=tuple(orjson.loads(row[9])),
-                )
-                for row in conn.execute(sql, params)
-            ]  # fmt: skip
-
-        return await self.engine.read(run)
-
-
-_KEY_COLUMNS = "id, workspace, secret_hash, label, created_at, revoked_at"
-
-
-def _key(row: tuple[Any, ...]) -> ApiKey:
-    return ApiKey(
-        id=row[0],
-        workspace=row[1],
-        secret_hash=row[2],
-        label=row[3],
-        created_at=from_micros(row[4]),
-        revoked_at=_ts(row[5]),
-    )
 
 
 def _finish_statement(outcome: Outcome, now: int) -> tuple[str, tuple[Any, ...]]:
