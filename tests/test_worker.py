@@ -13,6 +13,7 @@ import pytest
 
 from jobhouse import JobContext, Registry
 from jobhouse.clock import ManualClock
+from jobhouse.errors import JobCancelled
 from jobhouse.job import Job, JobStatus, StepStatus
 from jobhouse.registry import Kind
 from jobhouse.retry import Backoff
@@ -21,7 +22,13 @@ from jobhouse.store.base import Store
 from jobhouse.worker import Worker, WorkerOptions
 
 FAST = WorkerOptions(
-    concurrency=4, lease=30, heartbeat=0.05, poll_interval=0.05, shutdown_grace=0.5, backoff=Backoff(0, 0, 0)
+    concurrency=4,
+    lease=30,
+    heartbeat=0.05,
+    poll_interval=0.05,
+    shutdown_grace=0.5,
+    cancel_grace=0.1,
+    backoff=Backoff(0, 0, 0),
 )
 
 
@@ -32,6 +39,7 @@ class Harness:
     options: WorkerOptions = FAST
     events: dict[str, asyncio.Event] = field(default_factory=dict)
     runs: Counter[str] = field(default_factory=Counter)
+    interrupted_threads: set[str] = field(default_factory=set)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
     worker: Worker | None = None
@@ -46,7 +54,7 @@ class Harness:
 
     async def shutdown(self) -> None:
         self.stop.set()
-        if self.task is not None:
+        if self.task is not None and not self.task.done():
             await asyncio.wait_for(self.task, 10)
 
     async def create(self, kind: str, **input: Any) -> Job:
@@ -110,6 +118,29 @@ async def harness(store: Store) -> AsyncIterator[Harness]:
     @registry.kind("type-error", max_attempts=1)
     async def type_error(ctx: JobContext) -> None:
         raise TypeError("wrong type inside the handler")
+
+    @registry.kind("stubborn", max_attempts=1)
+    async def stubborn(ctx: JobContext) -> str:
+        """Swallows its cancellation and goes on until the test lets it go."""
+        h.event(f"started {ctx.id}").set()
+        while not h.event(f"go {ctx.id}").is_set():
+            try:
+                await h.event(f"go {ctx.id}").wait()
+            except asyncio.CancelledError:
+                h.event(f"ignored {ctx.id}").set()
+        h.event(f"after {ctx.id}").set()
+        return "late"
+
+    @registry.kind("spin", max_attempts=1, timeout=0.3)
+    def spin(ctx: JobContext) -> str:
+        """A plain function that never looks at ctx.cancelled."""
+        h.runs[ctx.id] += 1
+        try:
+            while True:
+                sum(range(100))
+        except JobCancelled:
+            h.interrupted_threads.add(ctx.id)
+            raise
 
     @registry.kind("quick", max_attempts=1)
     async def quick(ctx: JobContext) -> int:
@@ -263,6 +294,55 @@ async def test_every_job_runs_exactly_once(harness: Harness) -> None:
     for job in jobs:
         assert (await harness.finished(job)).status is JobStatus.COMPLETED
     assert harness.runs == Counter({job.id: 1 for job in jobs})
+
+
+async def test_a_handler_that_ignores_its_cancel_is_abandoned_and_its_slot_reused(harness: Harness) -> None:
+    worker = await harness.start(_with(concurrency=1))
+    job = await harness.create("stubborn")
+    await harness.event(f"started {job.id}").wait()
+
+    await harness.store.cancel(job.id)
+
+    await harness.event(f"ignored {job.id}").wait()
+    other = await harness.create("quick")
+    assert (await harness.finished(other)).status is JobStatus.COMPLETED
+    assert worker.abandoned == 1
+    harness.event(f"go {job.id}").set()
+    await harness.event(f"after {job.id}").wait()
+    final = await harness.store.get(job.id)
+    assert final is not None
+    assert final.status is JobStatus.CANCELLED
+    assert final.result is None
+
+
+async def test_a_thread_past_its_timeout_is_interrupted_inside(harness: Harness) -> None:
+    worker = await harness.start(_with(concurrency=1))
+    job = await harness.create("spin")
+
+    done = await harness.finished(job)
+
+    assert done.status is JobStatus.FAILED
+    assert done.error is not None
+    assert done.error.type == "timeout"
+    assert harness.interrupted_threads == {job.id}
+    assert worker.abandoned == 0
+    assert (await harness.finished(await harness.create("quick"))).status is JobStatus.COMPLETED
+
+
+async def test_cancelling_the_worker_outright_hands_its_jobs_back(harness: Harness) -> None:
+    await harness.start()
+    job = await harness.create("hold")
+    await harness.event(f"started {job.id}").wait()
+    assert harness.task is not None
+
+    harness.task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await harness.task
+
+    assert harness.event(f"interrupted {job.id}").is_set()
+    back = await harness.store.get(job.id)
+    assert back is not None
+    assert back.status is JobStatus.QUEUED
 
 
 def test_registry_refuses_bad_kinds() -> None:

@@ -14,9 +14,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 
+from jobhouse.aio import wait
 from jobhouse.job import TERMINAL_STATUSES, AttemptRef, JobStatus
 
 StopCallback = Callable[[], None]
@@ -141,8 +142,7 @@ class Hub:
         self.stopped(lost)
 
     async def wait_refresh(self, timeout: float) -> None:
-        with suppress(TimeoutError):
-            await asyncio.wait_for(self._refresh.wait(), timeout)
+        await wait(self._refresh, timeout)
         self._refresh.clear()
 
 

@@ -10,11 +10,11 @@ running them at once is safe.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
+from jobhouse.aio import wait
 from jobhouse.errors import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -35,11 +35,7 @@ class Rescuer:
         self.interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
-            if stop.is_set():
-                return
+        while not await wait(stop, self.interval):
             await self.sweep()
 
     async def sweep(self) -> list[str]:
@@ -67,5 +63,4 @@ async def _guarded(service: Service, stop: asyncio.Event) -> None:
             return
         except Exception:
             log.exception("%s crashed; restarting it in 1s", type(service).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), 1.0)
+            await wait(stop, 1.0)

@@ -10,6 +10,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
+from jobhouse.aio import wait
 from jobhouse.errors import JobNotFound
 from jobhouse.ids import parse_id
 from jobhouse.job import Job
@@ -69,9 +70,7 @@ class JobService:
                 remaining = deadline - loop.time()
                 if job.is_terminal or remaining <= 0 or self.store.hub.closing:
                     return job
-                try:
-                    await asyncio.wait_for(ended.wait(), remaining)
-                except TimeoutError:
+                if not await wait(ended, remaining):
                     return await self.get(job.id, workspace)
                 ended.clear()
 

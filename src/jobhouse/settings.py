@@ -13,6 +13,7 @@ poll_interval                  JOBHOUSE_POLL_INTERVAL        1 s
 rescue_interval                JOBHOUSE_RESCUE_INTERVAL      1 s
 refresh_interval               JOBHOUSE_REFRESH_INTERVAL     1 s
 shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
+cancel_grace                   JOBHOUSE_CANCEL_GRACE         0.5 s
 max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
 pool_size (PostgreSQL)         JOBHOUSE_POOL_SIZE            10 connections
 apps                           JOBHOUSE_APP (comma list)     none
@@ -42,6 +43,7 @@ class Settings:
     rescue_interval: float = 1.0
     refresh_interval: float = 1.0
     shutdown_grace: float = 10.0
+    cancel_grace: float = 0.5
     max_body: int = 1024 * 1024
     pool_size: int = 10
     apps: tuple[str, ...] = ()
@@ -68,6 +70,7 @@ class Settings:
             heartbeat=self.heartbeat,
             poll_interval=self.poll_interval,
             shutdown_grace=self.shutdown_grace,
+            cancel_grace=self.cancel_grace,
             backoff=Backoff(),
         )
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import psycopg
 
+from jobhouse.aio import wait
 from jobhouse.hub import Hub
 
 log = logging.getLogger(__name__)
@@ -84,8 +85,7 @@ class PgListener:
                 if exc is not None and not isinstance(exc, psycopg.Error | OSError | TimeoutError):
                     raise exc
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, pause)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), pause)
+                await wait(stop, pause)
                 pause = min(pause * 2, 5.0)
         finally:
             stopping.cancel()
@@ -106,4 +106,5 @@ class PgListener:
             while True:
                 async for notice in conn.notifies(timeout=self.heartbeat):
                     dispatch(self.hub, notice.payload)
-                await asyncio.wait_for(conn.execute("SELECT 1"), self.heartbeat)
+                async with asyncio.timeout(self.heartbeat):
+                    await conn.execute("SELECT 1")

@@ -1,0 +1,18 @@
+"""arq's worker settings: ``arq bench.apps.arq_app.WorkerSettings``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, ClassVar
+
+from arq.connections import RedisSettings
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    return None
+
+
+class WorkerSettings:
+    functions: ClassVar[list[Any]] = [noop]
+    redis_settings = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    max_jobs = int(os.environ.get("BENCH_CONCURRENCY", "50"))

@@ -1,0 +1,114 @@
+"""Tables for the terminal (with jobhouse ÷ peer ratios) and the JSON record of a run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def _ratio(value: float, base: float) -> str:
+    return f"{value / base:.2f}" if value and base else "-"
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
+    lines = [
+        "  ".join(
+            str(cell).rjust(w) if i else str(cell).ljust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in [headers, *rows]
+    ]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _ratio_columns(
+    rows: Sequence[Row], metrics: Sequence[tuple[str, str, bool]]
+) -> tuple[list[str], Callable[[Row], list[str]]]:
+    """Ratio columns against every jobhouse row: jobhouse ÷ peer for rates, peer ÷ jobhouse for times."""
+    bases = [row for row in rows if str(row["system"]).startswith("jobhouse")]
+    headers = [f"{label} ×{base['system'].removeprefix('jobhouse-')}" for base in bases for _, label, _ in metrics]
+
+    def cells(row: Row) -> list[str]:
+        out = []
+        for base in bases:
+            for key, _, higher_is_better in metrics:
+                out.append(_ratio(base[key], row[key]) if higher_is_better else _ratio(row[key], base[key]))
+        return out
+
+    return headers, cells
+
+
+def throughput_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
+    ratio_headers, ratios = _ratio_columns(rows, [("enqueue_rate", "enq", True), ("process_rate", "proc", True)])
+    headers = ["system", "store", "enqueue/s", "process/s", "total s", *ratio_headers]
+    body = [
+        [
+            row["system"] + (" (capped)" if row["capped"] else ""),
+            stores.get(row["system"], ""),
+            f"{row['enqueue_rate']:,.0f}",
+            f"{row['process_rate']:,.0f}",
+            f"{row['total_seconds']:.1f}",
+            *ratios(row),
+        ]
+        for row in rows
+    ]
+    return table(headers, body)
+
+
+def latency_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
+    ratio_headers, ratios = _ratio_columns(rows, [("p50_ms", "p50", False), ("p99_ms", "p99", False)])
+    headers = ["system", "store", "p50 ms", "p95 ms", "p99 ms", "max ms", *ratio_headers]
+    body = [
+        [
+            row["system"],
+            stores.get(row["system"], ""),
+            f"{row['p50_ms']:.1f}",
+            f"{row['p95_ms']:.1f}",
+            f"{row['p99_ms']:.1f}",
+            f"{row['max_ms']:.1f}",
+            *ratios(row),
+        ]
+        for row in rows
+    ]
+    return table(headers, body)
+
+
+def http_table(rows: Sequence[Row]) -> str:
+    headers = ["endpoint", "req/s", "requests", "non-2xx", "errors", "avg ms", "p50 ms", "p90 ms", "p99 ms"]
+    body = []
+    for row in rows:
+        lat = row["latency_ms"]
+        body.append(
+            [
+                row["endpoint"],
+                f"{row['requests_per_second']:,.0f}",
+                str(row["requests"]),
+                str(row["non_2xx"]),
+                str(row["socket_errors"]),
+                *(f"{lat.get(k, 0):.2f}" for k in ("avg", "p50", "p90", "p99")),
+            ]
+        )
+    return table(headers, body)
+
+
+def save(path: Path, run: dict[str, Any]) -> None:
+    """Write the run to `path`, merged into what an earlier run that day wrote (by workload and system)."""
+    old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    merged = {**old, **{k: v for k, v in run.items() if k not in ("throughput", "latency", "http", "systems", "runs")}}
+    merged["systems"] = {**old.get("systems", {}), **run.get("systems", {})}
+    merged["skipped"] = {**old.get("skipped", {}), **run.get("skipped", {})}
+    merged["runs"] = [*old.get("runs", []), *run.get("runs", [])]
+    for workload, key in (("throughput", "system"), ("latency", "system"), ("http", "endpoint")):
+        if workload not in run:
+            continue
+        fresh = {row[key]: row for row in run[workload]}
+        kept = [row for row in old.get(workload, []) if row[key] not in fresh]
+        merged[workload] = kept + list(fresh.values())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(merged, indent=2) + "\n")

@@ -1,0 +1,79 @@
+"""The worker's reporter: handlers' progress and steps, written in batches.
+
+Each running job's latest state replaces the one before it, so a handler that reports in a tight
+loop costs one write per batch, not one per call; many jobs share each write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+
+from jobhouse.aio import relay
+from jobhouse.errors import StoreUnavailable
+from jobhouse.job import Report
+from jobhouse.store.base import Store
+
+
+class Reporter:
+    """Writes the latest progress of each running job, many jobs per write.
+
+    `push` returns a future that resolves once that state is written (or superseded by the
+    job's end), so ``async with ctx.step(...)`` returns only when the API shows the step.
+    """
+
+    def __init__(self, store: Store, lease: float) -> None:
+        self._store = store
+        self._lease = lease
+        self._pending: dict[str, Report] = {}
+        self._waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._event = asyncio.Event()
+
+    def push(self, report: Report) -> asyncio.Future[None]:
+        job_id = report.ref.job_id
+        self._pending[job_id] = report
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(job_id, []).append(future)
+        self._event.set()
+        return future
+
+    def discard(self, job_id: str) -> None:
+        self._pending.pop(job_id, None)
+        _resolve(self._waiters.pop(job_id, ()))
+
+    async def run(self, quiet: asyncio.Event) -> None:
+        waker = asyncio.create_task(relay(quiet, self._event))
+        try:
+            while True:
+                await self._event.wait()
+                self._event.clear()
+                if not self._pending:
+                    if quiet.is_set():
+                        return
+                    continue
+                batch, self._pending = self._pending, {}
+                waiters = [self._waiters.pop(job_id, []) for job_id in batch]
+                try:
+                    lost = await self._store.report(list(batch.values()), self._lease)
+                except StoreUnavailable:
+                    if quiet.is_set():
+                        return
+                    for job_id, report in batch.items():
+                        self._pending.setdefault(job_id, report)
+                    await asyncio.sleep(0.5)
+                    self._event.set()
+                    continue
+                finally:
+                    for futures in waiters:
+                        _resolve(futures)
+                self._store.hub.stopped(lost)
+        finally:
+            waker.cancel()
+            for futures in self._waiters.values():
+                _resolve(futures)
+
+
+def _resolve(futures: Iterable[asyncio.Future[None]]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)
