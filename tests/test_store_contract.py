@@ -9,7 +9,7 @@ import pytest
 
 from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter
 from jobhouse.clock import ManualClock
-from jobhouse.errors import JobAlreadyFinished, JobNotFound
+from jobhouse.errors import IdempotencyConflict, JobAlreadyFinished, JobNotFound, QuotaExceeded
 from jobhouse.hub import Seen
 from jobhouse.ids import new_id
 from jobhouse.job import (
@@ -26,7 +26,7 @@ from jobhouse.job import (
     Verdict,
 )
 from jobhouse.keys import ApiKey
-from jobhouse.store.base import JobQuery, Store
+from jobhouse.store.base import Idempotency, JobQuery, Store
 
 STEPS = (Step("a", "Step A"), Step("b", "Step B"))
 
@@ -435,3 +435,71 @@ async def test_a_source_error_keeps_the_index(store: Store) -> None:
     assert state.candidate_count == 1
     await store.catalog.replace("s", [])
     assert (await store.catalog.states())["s"].last_error is None
+
+
+# -- create: idempotency keys and quotas ------------------------------------------------------
+
+
+async def test_an_idempotency_key_returns_the_job_it_made(store: Store, clock: ManualClock) -> None:
+    key = Idempotency("order-7", "fingerprint-a")
+    first, created = await store.create(new_job(), idempotency=key)
+    assert created
+    again, created_again = await store.create(new_job(), idempotency=key)
+    assert (again.id, created_again) == (first.id, False)
+    with pytest.raises(IdempotencyConflict):
+        await store.create(new_job(), idempotency=Idempotency("order-7", "fingerprint-b"))
+    other_workspace, created_there = await store.create(new_job(workspace="elsewhere"), idempotency=key)
+    assert created_there and other_workspace.id != first.id
+    assert len((await store.list_jobs(JobQuery("ws"))).jobs) == 1
+
+    clock.advance(24 * 3600 + 1)
+    later, created_later = await store.create(new_job(), idempotency=Idempotency("order-7", "fingerprint-b"))
+    assert created_later and later.id != first.id
+
+
+async def test_racing_duplicates_make_one_job(store: Store) -> None:
+    key = Idempotency("race", "same-body")
+    results = await asyncio.gather(*(store.create(new_job(), idempotency=key) for _ in range(20)))
+    assert len({job.id for job, _ in results}) == 1
+    assert sum(created for _, created in results) == 1
+    assert len((await store.list_jobs(JobQuery("ws"))).jobs) == 1
+
+
+async def test_a_workspace_over_its_quota_gets_no_more_queued_jobs(store: Store) -> None:
+    for _ in range(3):
+        await store.create(new_job(), max_queued=3)
+    with pytest.raises(QuotaExceeded):
+        await store.create(new_job(), max_queued=3)
+    await store.create(new_job(workspace="elsewhere"), max_queued=3)
+    await store.claim("w", {"k"}, 1, lease=30)
+    await store.create(new_job(), max_queued=3)
+    assert len((await store.list_jobs(JobQuery("ws"))).jobs) == 4
+
+
+async def test_racing_creates_respect_the_quota(store: Store) -> None:
+    outcomes = await asyncio.gather(*(store.create(new_job(), max_queued=5) for _ in range(12)), return_exceptions=True)
+    assert sum(isinstance(o, tuple) for o in outcomes) == 5
+    assert all(isinstance(o, tuple | QuotaExceeded) for o in outcomes)
+
+
+# -- retention -----------------------------------------------------------------------------------
+
+
+async def test_prune_drops_finished_jobs_past_their_retention(store: Store, clock: ManualClock) -> None:
+    done_job, failed_job, live = await enqueue(store, 3)
+    claimed = await store.claim("w", {"k"}, 2, lease=30)
+    await store.finish([completed(claimed[0]), failed(claimed[1])])
+    cancelled = (await enqueue(store))[0]
+    await store.cancel(cancelled.id)
+    retention = {JobStatus.COMPLETED: 60.0, JobStatus.FAILED: 600.0, JobStatus.CANCELLED: 0.0}
+
+    clock.advance(30)
+    assert await store.prune(retention) == 0
+    clock.advance(60)
+    assert await store.prune(retention) == 1
+    assert await store.get(done_job.id) is None
+    clock.advance(600)
+    assert await store.prune(retention) == 1
+    assert await store.get(failed_job.id) is None
+    assert await store.get(cancelled.id) is not None
+    assert await store.get(live.id) is not None

@@ -2,6 +2,8 @@
 
 - `Rescuer`: re-queues jobs whose worker stopped heartbeating (lease expired); a job with no
   attempts left fails with a "lost" error instead.
+- `Pruner`: deletes finished jobs once their status's retention has passed, and idempotency keys
+  long past their time.
 
 Every process that runs workers also runs these; they are idempotent, so several processes
 running them at once is safe.
@@ -11,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from jobhouse.aio import wait
 from jobhouse.errors import StoreUnavailable
+from jobhouse.job import JobStatus
 
 if TYPE_CHECKING:
     from jobhouse.store.base import Store
@@ -47,6 +50,33 @@ class Rescuer:
         if rescued:
             log.warning("rescued %d job(s) whose lease expired: %s", len(rescued), ", ".join(rescued[:10]))
         return rescued
+
+
+class Pruner:
+    """Every `interval` seconds, deletes finished jobs past their retention, in batches."""
+
+    def __init__(self, store: Store, retention: Mapping[JobStatus, float], interval: float = 60.0) -> None:
+        self.store = store
+        self.retention = dict(retention)
+        self.interval = interval
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not await wait(stop, self.interval):
+            await self.sweep()
+
+    async def sweep(self, batch: int = 1000) -> int:
+        deleted = 0
+        try:
+            while True:
+                pruned = await self.store.prune(self.retention, batch)
+                deleted += pruned
+                if pruned < batch:
+                    break
+        except StoreUnavailable as exc:
+            log.warning("prune failed: %s", exc)
+        if deleted:
+            log.info("pruned %d finished job(s) past their retention", deleted)
+        return deleted
 
 
 async def run_services(services: Sequence[Service], stop: asyncio.Event) -> None:

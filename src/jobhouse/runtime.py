@@ -16,7 +16,7 @@ from jobhouse.builtin import builtin_kinds
 from jobhouse.clock import Clock
 from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
-from jobhouse.maintenance import Rescuer, Service, run_services
+from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
 from jobhouse.registry import Registry
 from jobhouse.search import Searcher
 from jobhouse.service import JobService
@@ -63,7 +63,9 @@ class Runtime:
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
             self.registry = self.registry.merged(kinds)
-        self.service = JobService(self.store, self.registry)
+        self.service = JobService(
+            self.store, self.registry, max_queued=settings.max_queued, idempotency_ttl=settings.idempotency_ttl
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -86,6 +88,7 @@ class Runtime:
         services: list[Service] = [
             *self.store.services(),
             Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
+            Pruner(self.store, self.settings.retention(), self.settings.prune_interval),
         ]
         if workers:
             services.append(Worker(self.store, self.registry, self.settings.worker_options()))

@@ -15,7 +15,7 @@ from jobhouse.errors import JobNotFound
 from jobhouse.ids import parse_id
 from jobhouse.job import Job
 from jobhouse.registry import Registry
-from jobhouse.store.base import JobPage, JobQuery, Store
+from jobhouse.store.base import Idempotency, JobPage, JobQuery, Store
 
 #: The longest a single long-poll may wait, in seconds.
 MAX_WAIT = 120.0
@@ -24,9 +24,13 @@ MAX_WAIT = 120.0
 class JobService:
     """Create, read, list, wait for and cancel jobs, on behalf of one workspace at a time."""
 
-    def __init__(self, store: Store, registry: Registry) -> None:
+    def __init__(
+        self, store: Store, registry: Registry, *, max_queued: int = 0, idempotency_ttl: float = 24 * 3600.0
+    ) -> None:
         self.store = store
         self.registry = registry
+        self.max_queued = max_queued
+        self.idempotency_ttl = idempotency_ttl
 
     async def create(
         self,
@@ -45,6 +49,28 @@ class JobService:
         )
         (job,) = await self.store.enqueue([new], connection=connection)
         return job
+
+    async def submit(
+        self,
+        workspace: str,
+        kind: str,
+        *,
+        input: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        title: str | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> tuple[Job, bool]:
+        """Create a job for a client: the workspace's quota applies, and an idempotency key makes
+        a retried request return the job the first one made. The job, and whether it is new."""
+        new = self.registry.new_job(
+            kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title
+        )
+        idempotency = None
+        if idempotency_key is not None:
+            idempotency = Idempotency(idempotency_key, fingerprint, self.idempotency_ttl)
+        return await self.store.create(new, max_queued=self.max_queued or None, idempotency=idempotency)
 
     async def get(self, job_id: str, workspace: str) -> Job:
         canonical = parse_id(job_id)

@@ -16,6 +16,12 @@ shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
 cancel_grace                   JOBHOUSE_CANCEL_GRACE         0.5 s
 max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
 pool_size (PostgreSQL)         JOBHOUSE_POOL_SIZE            10 connections
+max_queued (per workspace)     JOBHOUSE_MAX_QUEUED           0 (no quota)
+idempotency_ttl                JOBHOUSE_IDEMPOTENCY_TTL      86400 s
+retain_completed               JOBHOUSE_RETAIN_COMPLETED     604800 s (7 days; 0 keeps forever)
+retain_failed                  JOBHOUSE_RETAIN_FAILED        2592000 s (30 days)
+retain_cancelled               JOBHOUSE_RETAIN_CANCELLED     604800 s (7 days)
+prune_interval                 JOBHOUSE_PRUNE_INTERVAL       60 s
 apps                           JOBHOUSE_APP (comma list)     none
 =============================  ============================  ================================
 """
@@ -27,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from jobhouse.job import JobStatus
 from jobhouse.retry import Backoff
 from jobhouse.worker import WorkerOptions
 
@@ -46,6 +53,12 @@ class Settings:
     cancel_grace: float = 0.5
     max_body: int = 1024 * 1024
     pool_size: int = 10
+    max_queued: int = 0
+    idempotency_ttl: float = 24 * 3600.0
+    retain_completed: float = 7 * 24 * 3600.0
+    retain_failed: float = 30 * 24 * 3600.0
+    retain_cancelled: float = 7 * 24 * 3600.0
+    prune_interval: float = 60.0
     apps: tuple[str, ...] = ()
     log_level: str = "info"
 
@@ -62,6 +75,14 @@ class Settings:
                 values[field.name] = _convert(field.name, field.type, raw)
         values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
         return cls(**values)
+
+    def retention(self) -> dict[JobStatus, float]:
+        """Seconds each finished status is kept after the job ends (0: forever)."""
+        return {
+            JobStatus.COMPLETED: self.retain_completed,
+            JobStatus.FAILED: self.retain_failed,
+            JobStatus.CANCELLED: self.retain_cancelled,
+        }
 
     def worker_options(self) -> WorkerOptions:
         return WorkerOptions(

@@ -171,6 +171,8 @@ _ERRORS = {
     405: "Method not allowed",
     409: "The job already completed or failed",
     413: "Request body over the size limit",
+    422: "This Idempotency-Key was already used with another request",
+    429: "Too many queued jobs in this workspace; retry after Retry-After seconds",
     503: "Job queue unavailable; retry after Retry-After seconds",
 }
 
@@ -213,6 +215,15 @@ _WAIT_PARAMS = [
     },
 ]
 _COMMON = (400, 401, 405, 503)
+#: Routes that create a job also answer these.
+_CREATES = (*_COMMON, 422, 429)
+_IDEMPOTENCY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "Retrying with the same key and request returns the job the first request made "
+    "(with Idempotent-Replayed: true), for 24 hours; the same key with another request is a 422",
+}
 
 
 def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
@@ -228,8 +239,9 @@ def document() -> dict[str, Any]:
         "/api/v1/run/search/jobs": {
             "post": _operation(
                 "Start a search job",
-                {**_ok(202, run_job, "The job, queued"), **_errors(*_COMMON, 413)},
+                {**_ok(202, run_job, "The job, queued"), **_errors(*_CREATES, 413)},
                 requestBody=_body("Selector"),
+                parameters=[_IDEMPOTENCY],
             )
         },
         "/api/v1/run/search": {
@@ -269,13 +281,17 @@ def document() -> dict[str, Any]:
             )
         },
         "/api/v1/run/sources/sync": {
-            "post": _operation("Sync every source (one job)", {**_ok(202, run_job, "The job"), **_errors(*_COMMON)})
+            "post": _operation(
+                "Sync every source (one job)",
+                {**_ok(202, run_job, "The job"), **_errors(*_CREATES)},
+                parameters=[_IDEMPOTENCY],
+            )
         },
         "/api/v1/run/sources/{source_id}/sync": {
             "post": _operation(
                 "Sync one source",
-                {**_ok(202, run_job, "The job"), **_errors(*_COMMON, 404)},
-                parameters=[_path_param("source_id", "The source's id")],
+                {**_ok(202, run_job, "The job"), **_errors(*_CREATES, 404)},
+                parameters=[_path_param("source_id", "The source's id"), _IDEMPOTENCY],
             )
         },
         "/api/jobs": {
@@ -319,8 +335,9 @@ def document() -> dict[str, Any]:
             ),
             "post": _operation(
                 "Create a job",
-                {**_ok(202, ws_job, "The job, queued"), **_errors(*_COMMON, 413)},
+                {**_ok(202, ws_job, "The job, queued"), **_errors(*_CREATES, 413)},
                 requestBody=_body("CreateJob"),
+                parameters=[_IDEMPOTENCY],
             ),
         },
         "/api/jobs/{id}": {

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
+import orjson
 from starlette.requests import Request
 
 from jobhouse.clock import from_micros, to_micros
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
     from jobhouse.runtime import Runtime
 
 _DIGITS = re.compile(r"^[0-9]{1,9}$")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 MAX_TIMEOUT_MS = 120_000
 _TEXT_MAX = 200
 
@@ -59,6 +62,16 @@ async def json_body(request: Request) -> Any:
             raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
         chunks.append(chunk)
     return parse_json(b"".join(chunks))
+
+
+def idempotency(request: Request, body: Any = None) -> tuple[str | None, str]:
+    """The request's ``Idempotency-Key`` (or None) and the fingerprint of what it asks for."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+        raise InvalidRequest("Invalid Idempotency-Key: 1-255 visible ASCII characters")
+    canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
+    fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
+    return key, fingerprint
 
 
 def text(request: Request, name: str) -> str | None:

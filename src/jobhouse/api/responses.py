@@ -17,3 +17,11 @@ class JSONResponse(Response):
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(content, status_code=status, headers=headers)
+
+
+def accepted(content: Any, location: str, created: bool = True) -> Response:
+    """202 with the job's address; a replay of an idempotent request says so in a header."""
+    headers = {"Location": location}
+    if not created:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(content, 202, headers)

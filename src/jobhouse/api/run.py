@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from jobhouse.api import params
-from jobhouse.api.responses import json_response
+from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import run_job, source_view
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
-from jobhouse.job import Job
 
 PREFIX = "/api/v1/run"
 
 
-def _accepted(job: Job) -> Response:
-    return json_response(run_job(job), 202, {"Location": f"{PREFIX}/jobs/{job.id}"})
+async def _submit(request: Request, workspace: str, kind: str, input: Any = None, body: Any = None) -> Response:
+    key, fingerprint = params.idempotency(request, body)
+    job, created = await params.runtime(request).service.submit(
+        workspace, kind, input=input, idempotency_key=key, fingerprint=fingerprint
+    )
+    return accepted(run_job(job), f"{PREFIX}/jobs/{job.id}", created)
 
 
 async def create_search(request: Request) -> Response:
     workspace = await params.workspace(request)
-    rt = params.runtime(request)
-    selector = rt.searcher.selector(await params.json_body(request))
-    job = await rt.service.create(workspace, SEARCH_KIND, input=selector.model_dump(exclude_none=True))
-    return _accepted(job)
+    body = await params.json_body(request)
+    selector = params.runtime(request).searcher.selector(body)
+    return await _submit(request, workspace, SEARCH_KIND, selector.model_dump(exclude_none=True), body)
 
 
 async def get_job(request: Request) -> Response:
@@ -55,14 +59,13 @@ async def list_sources(request: Request) -> Response:
 
 async def sync_source(request: Request) -> Response:
     workspace = await params.workspace(request)
-    rt = params.runtime(request)
-    source = rt.searcher.source(request.path_params["source_id"])
-    return _accepted(await rt.service.create(workspace, SYNC_KIND, input={"source": source.id}))
+    source = params.runtime(request).searcher.source(request.path_params["source_id"])
+    return await _submit(request, workspace, SYNC_KIND, {"source": source.id})
 
 
 async def sync_all_sources(request: Request) -> Response:
     workspace = await params.workspace(request)
-    return _accepted(await params.runtime(request).service.create(workspace, SYNC_KIND))
+    return await _submit(request, workspace, SYNC_KIND)
 
 
 routes = [

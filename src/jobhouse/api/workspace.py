@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from jobhouse.api import params
-from jobhouse.api.responses import json_response
+from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import workspace_job
 from jobhouse.errors import InvalidRequest
 from jobhouse.job import JobStatus
@@ -61,16 +61,20 @@ async def list_jobs(request: Request) -> Response:
 
 async def create_job(request: Request) -> Response:
     workspace = await params.workspace(request)
-    body = validate(CreateJob, await params.json_body(request), "Invalid request")
-    job = await params.runtime(request).service.create(
+    raw = await params.json_body(request)
+    body = validate(CreateJob, raw, "Invalid request")
+    key, fingerprint = params.idempotency(request, raw)
+    job, created = await params.runtime(request).service.submit(
         workspace,
         body.type,
         input=body.input,
         metadata=body.metadata,
         subject=body.competitorId,
         title=body.displayTitle,
+        idempotency_key=key,
+        fingerprint=fingerprint,
     )
-    return json_response({"job": workspace_job(job)}, 202, {"Location": f"{PREFIX}/{job.id}"})
+    return accepted({"job": workspace_job(job)}, f"{PREFIX}/{job.id}", created)
 
 
 async def get_job(request: Request) -> Response:

@@ -16,7 +16,7 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -47,6 +47,15 @@ class JobQuery:
     statuses: frozenset[JobStatus] | None = None
     limit: int = 50
     after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Idempotency:
+    """An ``Idempotency-Key``, the fingerprint of the request that came with it, and how long it holds."""
+
+    key: str
+    fingerprint: str
+    ttl: float = 24 * 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +125,17 @@ class Store(Protocol):
         connection: the jobs are inserted in the caller's transaction and exist only if it commits.
         """
 
+    async def create(
+        self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
+    ) -> tuple[Job, bool]:
+        """Enqueue one job with the API's safeguards; the job, and whether it is new.
+
+        With `idempotency`, a key the workspace used within its ttl gives back the job it made
+        (not new) if the fingerprint matches, and raises `IdempotencyConflict` if not; duplicates
+        that race make one job. With `max_queued`, a workspace that already has that many queued
+        jobs gets `QuotaExceeded` and nothing is stored.
+        """
+
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         """A job, or None if it does not exist (in `workspace`, when given)."""
 
@@ -147,3 +167,7 @@ class Store(Protocol):
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""
+
+    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+        """Delete up to `batch` finished jobs per status that ended longer ago than its retention
+        (seconds), and idempotency keys past their time; the number of jobs deleted."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from collections.abc import AsyncIterator, Collection, Sequence
+from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -23,7 +23,14 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from jobhouse.clock import Clock, SystemClock
-from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
+from jobhouse.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobNotFound,
+    QuotaExceeded,
+    StoreUnavailable,
+)
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
     CANCELLED_STEP,
@@ -42,7 +49,7 @@ from jobhouse.job import (
     settle_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Cursor, JobPage, JobQuery
+from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
@@ -59,6 +66,8 @@ _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
+#: Idempotency keys outlive any sensible ttl by this much before the pruner drops them.
+_IDEMPOTENCY_KEEP = timedelta(days=7)
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -176,6 +185,69 @@ class PostgresStore:
             built = await insert_jobs(conn, self.schema, jobs, now)
         self.hub.enqueued()
         return built
+
+    async def create(
+        self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
+    ) -> tuple[Job, bool]:
+        now = self.clock.now()
+        async with self.transaction() as conn:
+            if idempotency is not None:
+                earlier = await self._claim_key(conn, new, idempotency, now)
+                if earlier is not None:
+                    return earlier, False
+            if max_queued is not None:
+                # One creator per workspace at a time while the quota is counted.
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}:{new.workspace}",))
+                queued = await (
+                    await conn.execute(
+                        f"SELECT count(*) FROM (SELECT 1 FROM {self.t('jobs')} WHERE workspace = %s "
+                        "AND status = 'queued' LIMIT %s) AS q",
+                        (new.workspace, max_queued),
+                    )
+                ).fetchone()
+                if queued is not None and queued[0] >= max_queued:
+                    raise QuotaExceeded(f"This workspace already has {max_queued} queued jobs; retry later")
+            (job,) = await insert_jobs(conn, self.schema, [new], now)
+        self.hub.enqueued()
+        return job, True
+
+    async def _claim_key(
+        self, conn: psycopg.AsyncConnection[Any], new: NewJob, idempotency: Idempotency, now: datetime
+    ) -> Job | None:
+        """Take `idempotency.key` for `new`, or return the job it already names.
+
+        ``INSERT … ON CONFLICT`` makes a racing duplicate wait for the first transaction and then
+        see its row, so duplicates that race make one job.
+        """
+        expired = now - timedelta(seconds=idempotency.ttl)
+        took = await (
+            await conn.execute(
+                f"INSERT INTO {self.t('idempotency_keys')} AS k VALUES (%s, %s, %s, %s, %s) "
+                "ON CONFLICT (workspace, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+                "job_id = excluded.job_id, created_at = excluded.created_at WHERE k.created_at < %s RETURNING 1",
+                (new.workspace, idempotency.key, idempotency.fingerprint, new.id, now, expired),
+            )
+        ).fetchone()
+        if took is not None:
+            return None
+        held = await (
+            await conn.execute(
+                f"SELECT fingerprint, job_id FROM {self.t('idempotency_keys')} WHERE workspace = %s AND key = %s",
+                (new.workspace, idempotency.key),
+            )
+        ).fetchone()
+        assert held is not None
+        if held[0] != idempotency.fingerprint:
+            raise IdempotencyConflict()
+        row = await (await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s", (held[1],))).fetchone()
+        if row is not None:
+            return job_from_row(row)
+        # The job it named was pruned: the key starts over with this one.
+        await conn.execute(
+            f"UPDATE {self.t('idempotency_keys')} SET job_id = %s, created_at = %s WHERE workspace = %s AND key = %s",
+            (new.id, now, new.workspace, idempotency.key),
+        )
+        return None
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         async with self.transaction() as conn:
@@ -460,6 +532,24 @@ class PostgresStore:
         for row in rows:
             found[str(row[0])] = Seen(JobStatus(row[1]), row[2])
         return found
+
+    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+        now = self.clock.now()
+        deleted = 0
+        async with self.transaction() as conn:
+            for status, seconds in retention.items():
+                if seconds <= 0:
+                    continue
+                cursor = await conn.execute(
+                    f"DELETE FROM {self.t('jobs')} WHERE id IN (SELECT id FROM {self.t('jobs')} WHERE status = %s "
+                    "AND completed_at < %s LIMIT %s FOR UPDATE SKIP LOCKED)",
+                    (status.value, now - timedelta(seconds=seconds), batch),
+                )
+                deleted += cursor.rowcount
+            await conn.execute(
+                f"DELETE FROM {self.t('idempotency_keys')} WHERE created_at < %s", (now - _IDEMPOTENCY_KEEP,)
+            )
+        return deleted
 
 
 async def insert_jobs(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -11,7 +11,14 @@ from typing import Any
 import orjson
 
 from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
-from jobhouse.errors import InvalidRequest, JobAlreadyFinished, JobNotFound, StoreUnavailable
+from jobhouse.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobNotFound,
+    QuotaExceeded,
+    StoreUnavailable,
+)
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
     CANCELLED_STEP,
@@ -30,7 +37,7 @@ from jobhouse.job import (
     settle_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Cursor, JobPage, JobQuery
+from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
 from jobhouse.store.migrations import migrations
 from jobhouse.store.sqlite_catalog import SqliteCatalog
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions
@@ -42,6 +49,8 @@ COLUMNS = (
     "created_at, updated_at, started_at, completed_at"
 )
 _RESCUE_BATCH = 500
+#: Idempotency keys outlive any sensible ttl by this much before the pruner drops them (7 days).
+_IDEMPOTENCY_KEEP = 7 * 24 * 3600 * 1_000_000
 
 
 def dumps(value: Any) -> str:
@@ -157,26 +166,54 @@ class SqliteStore:
             raise InvalidRequest("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
         built = [new.queued(now) for new in jobs]
-        n = to_micros(now)
-        rows = [
-            (
-                job.id, job.workspace, job.kind, job.subject, job.title, _steps_json(job.steps),
-                dumps(job.input), dumps(job.metadata), job.max_attempts, to_micros(job.run_at), n, n,
-            )
-            for job in built
-        ]  # fmt: skip
+        rows = [_insert_row(job) for job in built]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(
-                "INSERT INTO jobs (id, workspace, kind, subject, title, status, steps, input, metadata, "
-                "max_attempts, run_at, created_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)",
-                rows,
-            )
+            conn.executemany(_INSERT, rows)
 
         await self.engine.write(run)
         self.hub.enqueued()
         return built
+
+    async def create(
+        self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
+    ) -> tuple[Job, bool]:
+        now = self.clock.now()
+        job = new.queued(now)
+        n = to_micros(now)
+
+        def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
+            if idempotency is not None:
+                seen = conn.execute(
+                    "SELECT fingerprint, job_id FROM idempotency_keys WHERE workspace = ? AND key = ? "
+                    "AND created_at >= ?",
+                    (new.workspace, idempotency.key, n - int(idempotency.ttl * 1_000_000)),
+                ).fetchone()
+                if seen is not None:
+                    if seen[0] != idempotency.fingerprint:
+                        raise IdempotencyConflict()
+                    earlier = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (seen[1],)).fetchone()
+                    if earlier is not None:
+                        return _job(earlier), False
+            if max_queued is not None:
+                (queued,) = conn.execute(
+                    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE workspace = ? AND status = 'queued' LIMIT ?)",
+                    (new.workspace, max_queued),
+                ).fetchone()
+                if queued >= max_queued:
+                    raise QuotaExceeded(f"This workspace already has {max_queued} queued jobs; retry later")
+            conn.execute(_INSERT, _insert_row(job))
+            if idempotency is not None:
+                conn.execute(
+                    "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
+                    (new.workspace, idempotency.key, idempotency.fingerprint, job.id, n),
+                )
+            return job, True
+
+        created = await self.engine.write(run)
+        if created[1]:
+            self.hub.enqueued()
+        return created
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         def run(conn: sqlite3.Connection) -> Job | None:
@@ -421,6 +458,36 @@ class SqliteStore:
             return found
 
         return await self.engine.read(run)
+
+    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+        n = to_micros(self.clock.now())
+        cutoffs = [(status.value, n - int(seconds * 1_000_000)) for status, seconds in retention.items() if seconds > 0]
+
+        def run(conn: sqlite3.Connection) -> int:
+            deleted = 0
+            for status, cutoff in cutoffs:
+                deleted += conn.execute(
+                    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = ? AND completed_at < ? LIMIT ?)",
+                    (status, cutoff, batch),
+                ).rowcount
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (n - _IDEMPOTENCY_KEEP,))
+            return deleted
+
+        return await self.engine.write(run)
+
+
+_INSERT = (
+    "INSERT INTO jobs (id, workspace, kind, subject, title, status, steps, input, metadata, max_attempts, run_at, "
+    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _insert_row(job: Job) -> tuple[Any, ...]:
+    n = to_micros(job.created_at)
+    return (
+        job.id, job.workspace, job.kind, job.subject, job.title, _steps_json(job.steps), dumps(job.input),
+        dumps(job.metadata), job.max_attempts, to_micros(job.run_at), n, n,
+    )  # fmt: skip
 
 
 def _finish_statement(outcome: Outcome, now: int) -> tuple[str, tuple[Any, ...]]:
