@@ -60,12 +60,19 @@ def hold_sync(ctx: JobContext) -> dict[str, Any]:
     return {"cancelled": ctx.cancelled}
 
 
-@jobs.kind("record", title="Record the run", max_attempts=3)
+@jobs.kind("record", title="Record the run", max_attempts=5)
 def record(ctx: JobContext) -> dict[str, Any]:
-    """Appends "<job id> <attempt> <pid>" to the file named by input["log"]: a side table of runs."""
-    with open(ctx.input["log"], "a") as log:
-        log.write(f"{ctx.id} {ctx.attempt} {os.getpid()}\n")
+    """Writes its runs to a side table (the file input["log"]): one line when it starts, one when it
+    ends, each "<job id> <attempt> <pid> <start|end> <time>". Sleeps input["seconds"] in between."""
+    side_table(ctx, "start")
+    time.sleep(float(ctx.input.get("seconds", 0)))
+    side_table(ctx, "end")
     return {"pid": os.getpid()}
+
+
+def side_table(ctx: JobContext, event: str) -> None:
+    with open(ctx.input["log"], "a") as log:  # one short append: whole lines, even across processes
+        log.write(f"{ctx.id} {ctx.attempt} {os.getpid()} {event} {time.time():.6f}\n")
 
 
 @jobs.kind("echo", title="Echo", max_attempts=1)

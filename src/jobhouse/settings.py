@@ -16,6 +16,7 @@ shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
 cancel_grace                   JOBHOUSE_CANCEL_GRACE         0.5 s
 max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
 pool_size (PostgreSQL)         JOBHOUSE_POOL_SIZE            10 connections
+store_timeout                  JOBHOUSE_STORE_TIMEOUT        5 s
 max_queued (per workspace)     JOBHOUSE_MAX_QUEUED           0 (no quota)
 idempotency_ttl                JOBHOUSE_IDEMPOTENCY_TTL      86400 s
 retain_completed               JOBHOUSE_RETAIN_COMPLETED     604800 s (7 days; 0 keeps forever)
@@ -53,6 +54,7 @@ class Settings:
     cancel_grace: float = 0.5
     max_body: int = 1024 * 1024
     pool_size: int = 10
+    store_timeout: float = 5.0
     max_queued: int = 0
     idempotency_ttl: float = 24 * 3600.0
     retain_completed: float = 7 * 24 * 3600.0

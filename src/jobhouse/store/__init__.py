@@ -20,19 +20,22 @@ def sqlite_path(url: str) -> str | None:
     return None
 
 
-def open_store(url: str, *, clock: Clock | None = None, pool_size: int = 10) -> Store:
+def open_store(url: str, *, clock: Clock | None = None, pool_size: int = 10, timeout: float = 5.0) -> Store:
     """A store for `url` (not yet opened).
 
     ``sqlite:///jobhouse.db`` (or a bare path) for the embedded store;
     ``postgresql://user@host/db`` (optionally ``?schema=name``, default ``jobhouse``) for the shared one.
+    `timeout` is how long an operation waits for the store (a lock, a connection) before it gives
+    up with `StoreUnavailable`.
     """
     if url.startswith(("postgres://", "postgresql://")):
         from jobhouse.store.postgres import PostgresStore
 
-        return PostgresStore(url, clock=clock, pool_size=pool_size)
+        return PostgresStore(url, clock=clock, pool_size=pool_size, connect_timeout=timeout)
     path = sqlite_path(url)
     if path is not None:
         from jobhouse.store.sqlite import SqliteStore
+        from jobhouse.store.sqlite_engine import SqliteOptions
 
-        return SqliteStore(path, clock=clock)
+        return SqliteStore(path, clock=clock, options=SqliteOptions(busy_timeout=timeout))
     raise InvalidRequest(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://host/db")

@@ -6,6 +6,8 @@ error messages that carry one have it replaced by U+FFFD rather than failing the
 
 from __future__ import annotations
 
+import time
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
@@ -30,6 +32,25 @@ async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
     set_json_dumps(dumps, context=conn)
     set_json_loads(orjson.loads, context=conn)
     await conn.set_autocommit(False)
+
+
+class IdleCheck:
+    """Pool hooks that test a connection before use only if it sat idle for a while.
+
+    A connection the server dropped while it idled (a restart, a failover, a killed backend)
+    would otherwise fail the first request that draws it; a busy pool pays nothing.
+    """
+
+    def __init__(self, idle: float = 2.0) -> None:
+        self.idle = idle
+        self._returned: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], float] = weakref.WeakKeyDictionary()
+
+    async def reset(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self._returned[conn] = time.monotonic()
+
+    async def check(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        if time.monotonic() - self._returned.get(conn, 0.0) > self.idle:
+            await conn.execute("")
 
 
 def steps_json(steps: Iterable[Step]) -> _Jsonb:

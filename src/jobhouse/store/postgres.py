@@ -53,7 +53,7 @@ from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
-from jobhouse.store.pg_codec import Jsonb, configure, job_from_row, steps_json
+from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json
 from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener, notify_payloads
 
@@ -99,6 +99,7 @@ class PostgresStore:
         self.clock: Clock = clock or SystemClock()
         self.hub = Hub()
         self.channel = f"jobhouse.{self.schema}"
+        idle_check = IdleCheck()
         self._pool = AsyncConnectionPool(
             self.conninfo,
             min_size=1,
@@ -106,6 +107,8 @@ class PostgresStore:
             open=False,
             timeout=connect_timeout,
             configure=configure,
+            check=idle_check.check,
+            reset=idle_check.reset,
             kwargs={"connect_timeout": max(int(connect_timeout), 1)},
             name=f"jobhouse-{self.schema}",
         )
