@@ -3,6 +3,7 @@
 The test runs a `Beacon` (a tiny line protocol on loopback). A handler calls `arrive(address,
 message)` to say it reached a point, and `held(address, name)` to block until the test calls
 `release(name)`. Tests await what they need (`await beacon.seen("started <id>")`), never sleep.
+A message is seen by its words: "started <id>" matches "started <id> attempt 2 pid 123".
 """
 
 from __future__ import annotations
@@ -50,10 +51,14 @@ class Beacon:
         finally:
             writer.close()
 
+    def has(self, message: str) -> bool:
+        """Whether a handler sent `message`, or a message that starts with its words."""
+        return any(m == message or m.startswith(message + " ") for m in self.messages)
+
     async def seen(self, message: str, timeout: float = 15.0) -> None:
-        """Wait until a handler sent `message`."""
+        """Wait until a handler sent `message` (see `has`)."""
         async with asyncio.timeout(timeout), self._changed:
-            await self._changed.wait_for(lambda: message in self.messages)
+            await self._changed.wait_for(lambda: self.has(message))
 
     def release(self, name: str) -> None:
         self._released[name].set()

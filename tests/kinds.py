@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import time
 from typing import Any
 
@@ -32,19 +33,32 @@ async def collect(ctx: JobContext) -> dict[str, Any]:
     return {"battlecard": f"for {ctx.subject}", "metadata_seen": dict(ctx.metadata)}
 
 
-@jobs.kind("hold", title="Held job", steps=[("hold", "Holding")], max_attempts=2)
+@jobs.kind("hold", title="Held job", steps=[("hold", "Holding")], max_attempts=3)
 async def hold(ctx: JobContext) -> dict[str, Any]:
-    """Says "started", waits for the test to release it, then says "after"."""
+    """Says "started", waits for the test to release it, then says "after".
+
+    Each message names the job, the attempt and the process: "started <id> attempt <n> pid <pid>".
+    """
     address = ctx.input["beacon"]
+
+    async def say(what: str) -> None:
+        await beacon.arrive(address, f"{what} {ctx.id} attempt {ctx.attempt} pid {os.getpid()}")
+
     async with ctx.step("hold"):
-        await beacon.arrive(address, f"started {ctx.id}")
+        await say("started")
         try:
             await beacon.held(address, ctx.id)
         except asyncio.CancelledError:
-            await beacon.arrive(address, f"interrupted {ctx.id}")
+            await say("interrupted")
             raise
-        await beacon.arrive(address, f"after {ctx.id}")
-    return {"released": True}
+        await say("after")
+    return {"released": True, "attempt": ctx.attempt, "pid": os.getpid()}
+
+
+@jobs.kind("suicide", title="Kills its own process", max_attempts=3)
+def suicide(ctx: JobContext) -> None:
+    """Every attempt kills the worker process running it, at once."""
+    os.kill(os.getpid(), signal.SIGKILL)
 
 
 @jobs.kind("hold-sync", title="Held job in a thread", steps=[("hold", "Holding")], max_attempts=1)
@@ -60,7 +74,7 @@ def hold_sync(ctx: JobContext) -> dict[str, Any]:
     return {"cancelled": ctx.cancelled}
 
 
-@jobs.kind("record", title="Record the run", max_attempts=5)
+@jobs.kind("record", title="Record the run", max_attempts=25)
 def record(ctx: JobContext) -> dict[str, Any]:
     """Writes its runs to a side table (the file input["log"]): one line when it starts, one when it
     ends, each "<job id> <attempt> <pid> <start|end> <time>". Sleeps input["seconds"] in between."""

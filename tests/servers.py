@@ -180,16 +180,17 @@ def running_server(db: Path | str, machine: Machine | None = None, **kwargs: obj
         server.stop()
 
 
-def start_worker(db: Path | str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
-    """A `jobhouse worker` process running the test kinds on `db`."""
+def start_worker(db: Path | str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
+    """A `jobhouse worker` process running the test kinds on `db` (its stderr appended to `log`)."""
     environ = {**os.environ, **FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db), **(env or {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],
-        cwd=REPO,
-        env=environ,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    with open(log or os.devnull, "ab") as stderr:
+        return subprocess.Popen(
+            [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],
+            cwd=REPO,
+            env=environ,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr,
+        )
 
 
 @contextlib.contextmanager

@@ -69,7 +69,7 @@ async def test_cancel_interrupts_a_running_handler(client: httpx.AsyncClient, be
     await beacon.seen(f"started {marker['id']}")
     beacon.release(marker["id"])
     await beacon.seen(f"after {marker['id']}")
-    assert f"after {job['id']}" not in beacon.messages
+    assert not beacon.has(f"after {job['id']}")
 
 
 async def test_a_thread_handler_sees_the_cancel(client: httpx.AsyncClient, beacon: Beacon) -> None:

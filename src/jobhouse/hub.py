@@ -127,6 +127,10 @@ class Hub:
 
     # -- the refresher's view ----------------------------------------------------------------
 
+    def waiting(self) -> int:
+        """How many long-polls wait in this process right now."""
+        return sum(len(waiters) for waiters in self._end_waiters.values())
+
     def watched(self) -> set[str]:
         """Every job someone in this process waits on or runs."""
         return set(self._end_waiters) | set(self._running)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
-from jobhouse.aio import relay
+from jobhouse.aio import relay, wait
 from jobhouse.errors import StoreUnavailable
 from jobhouse.job import Report
 from jobhouse.store.base import Store
@@ -45,11 +45,11 @@ class Reporter:
         waker = asyncio.create_task(relay(quiet, self._event))
         try:
             while True:
-                await self._event.wait()
-                self._event.clear()
                 if not self._pending:
                     if quiet.is_set():
                         return
+                    await self._event.wait()  # set by push, or by `quiet` through the waker
+                    self._event.clear()
                     continue
                 batch, self._pending = self._pending, {}
                 waiters = [self._waiters.pop(job_id, []) for job_id in batch]
@@ -60,8 +60,7 @@ class Reporter:
                         return
                     for job_id, report in batch.items():
                         self._pending.setdefault(job_id, report)
-                    await asyncio.sleep(0.5)
-                    self._event.set()
+                    await wait(quiet, 0.5)
                     continue
                 finally:
                     for futures in waiters:

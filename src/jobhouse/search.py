@@ -17,7 +17,7 @@ from jobhouse.errors import InvalidSelector, SourceNotFound
 from jobhouse.ranking import Match, rank
 from jobhouse.sources import Source, SourceError
 from jobhouse.store.base import Store
-from jobhouse.validation import validate
+from jobhouse.validation import JsonInt, validate
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -30,7 +30,7 @@ class Selector(BaseModel):
     app: Text = Field(description="Application name or part of it; typos are tolerated")
     os: Literal["linux", "macos", "windows"] | None = Field(default=None, description="Target OS")
     kind: Literal["gui", "cli"] | None = Field(default=None, description="Graphical or command-line")
-    limit: int = Field(default=25, ge=1, le=100, description="Most candidates to return")
+    limit: JsonInt = Field(default=25, ge=1, le=100, description="Most candidates to return")
     version: Text | None = Field(default=None, description="Version prefix, e.g. '12' or '1.2'")
     source: Text | None = Field(default=None, description="Only candidates from this source")
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, BeforeValidator, ValidationError
 
 from jobhouse.errors import InvalidRequest
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 38.0 is the integer 38 (as JSON Schema says); 38.5 is not."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+#: An integer as JSON means it: ``38`` or ``38.0``, never ``"38"`` or ``true``.
+JsonInt = Annotated[int, BeforeValidator(_integral)]
 _MAX_DEPTH = 64
 
 

@@ -45,13 +45,14 @@ class BodyLimit:
 
 def create_app(runtime: Runtime) -> Starlette:
     """The ASGI app serving both API surfaces over `runtime` (opened and closed by the caller)."""
-    spec = document()
+    spec = document(runtime.registry.names(), list(runtime.searcher.sources))
 
     async def openapi(request: Request) -> Response:
         return json_response(spec)
 
     async def healthz(request: Request) -> Response:
-        return json_response({"status": "ok"})
+        hub = runtime.store.hub
+        return json_response({"status": "stopping" if hub.closing else "ok", "long_polls": hub.waiting()})
 
     async def readyz(request: Request) -> Response:
         await runtime.store.catalog.states()  # StoreUnavailable becomes the 503 envelope

@@ -6,6 +6,7 @@ here, next to nothing else, and a test checks real responses against them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from jobhouse import __version__
@@ -217,10 +218,11 @@ _WAIT_PARAMS = [
 _COMMON = (400, 401, 405, 503)
 #: Routes that create a job also answer these.
 _CREATES = (*_COMMON, 422, 429)
+_FILTER_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
 _IDEMPOTENCY = {
     "name": "Idempotency-Key",
     "in": "header",
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "pattern": "^[\\x21-\\x7e]{1,255}$"},
     "description": "Retrying with the same key and request returns the job the first request made "
     "(with Idempotent-Replayed: true), for 24 hours; the same key with another request is a 422",
 }
@@ -230,7 +232,8 @@ def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[st
     return {"summary": summary, "responses": responses, **extra}
 
 
-def document() -> dict[str, Any]:
+def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
+    """The document for an app that runs `kinds` and searches `sources`."""
     job_id = _path_param("job_id", "The job's id (a UUID)")
     ws_id = _path_param("id", "The job's id (a UUID)")
     run_job = _ref("RunJob")
@@ -313,8 +316,8 @@ def document() -> dict[str, Any]:
                     **_errors(*_COMMON),
                 },
                 parameters=[
-                    {"name": "competitorId", "in": "query", "schema": {"type": "string"}},
-                    {"name": "type", "in": "query", "schema": {"type": "string"}},
+                    {"name": "competitorId", "in": "query", "schema": _FILTER_TEXT},
+                    {"name": "type", "in": "query", "schema": _FILTER_TEXT},
                     {
                         "name": "status",
                         "in": "query",
@@ -367,8 +370,12 @@ def document() -> dict[str, Any]:
         },
     }
     schemas = dict(SCHEMAS)
-    schemas["Selector"] = Selector.model_json_schema()
-    schemas["CreateJob"] = CreateJob.model_json_schema()
+    selector = Selector.model_json_schema()
+    selector["properties"]["source"] = _nullable({"type": "string", "enum": list(sources)})
+    schemas["Selector"] = selector
+    create = CreateJob.model_json_schema()
+    create["properties"]["type"] = {"type": "string", "enum": list(kinds), "description": "A registered job type"}
+    schemas["CreateJob"] = create
     return {
         "openapi": "3.1.0",
         "info": {

@@ -1,0 +1,82 @@
+"""Schemathesis against /openapi.json, on a real server: no 5xx, no response that breaks the schema.
+
+Stateless: every operation with generated valid and invalid input. Stateful: sequences that
+follow the links from a created job to reading and cancelling it.
+
+Every check runs except "schema-valid data is accepted": some rules are not expressible in JSON
+Schema (a kind's own input rules, an opaque cursor, an Idempotency-Key already used with another
+body), and the API tests cover acceptance of valid requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
+from schemathesis.checks import positive_data_acceptance
+from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from tests.conftest import BACKENDS, backend_url
+from tests.servers import Machine, ServerProcess, running_server
+
+pytestmark = pytest.mark.slow
+
+SETTINGS = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def fuzzed(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
+) -> Iterator[ServerProcess]:
+    """A server of its own, with kinds that stay quick and harmless whatever their input."""
+    database = backend_url(request, request.param, tmp_path_factory.mktemp("fuzz") / "jobhouse.db")
+    with running_server(database, machine, app="tests.fuzz_kinds:jobs") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def auth(fuzzed: ServerProcess) -> dict[str, str]:
+    return {"Authorization": f"Bearer {asyncio.run(fuzzed.new_key())}"}
+
+
+@pytest.fixture(scope="module")
+def api(fuzzed: ServerProcess) -> OpenApiSchema:
+    return schemathesis.openapi.from_url(f"{fuzzed.url}/openapi.json")
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=["valid", "invalid"])
+def test_every_operation_keeps_its_promises(api: OpenApiSchema, auth: dict[str, str], mode: GenerationMode) -> None:
+    for result in api.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy(generation_mode=mode))
+        @SETTINGS
+        def check(case: Any) -> None:
+            if mode is GenerationMode.POSITIVE and case.headers and "Idempotency-Key" in case.headers:
+                # A generated key may repeat with another body, which is a (correct) 422.
+                case.headers["Idempotency-Key"] = uuid.uuid4().hex
+            case.call_and_validate(headers=auth, timeout=130, excluded_checks=[positive_data_acceptance])
+
+        check()
+
+
+def test_sequences_of_calls_keep_their_promises(api: OpenApiSchema, auth: dict[str, str]) -> None:
+    class Machine(api.as_state_machine()):  # type: ignore[misc]
+        def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+            return {"headers": auth, "timeout": 130}
+
+        def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
+            case.validate_response(response, excluded_checks=[positive_data_acceptance])
+
+    Machine.run(settings=settings(SETTINGS, max_examples=25, stateful_step_count=6))
