@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 
 from tests.beacon import Beacon
@@ -95,3 +97,20 @@ async def test_cancelling_an_unknown_job_is_404(client: httpx.AsyncClient) -> No
     for job_id in ("550e8400-e29b-41d4-a716-446655440000", "nope"):
         assert_error(await client.post(f"/api/jobs/{job_id}/cancel"), 404, "JOB_NOT_FOUND")
         assert_error(await client.post(f"/api/v1/run/jobs/{job_id}/cancel"), 404, "JOB_NOT_FOUND")
+
+
+async def test_a_completion_racing_a_cancel_ends_as_the_api_answered(client: httpx.AsyncClient, beacon: Beacon) -> None:
+    jobs = [await create(client, "hold", input={"beacon": beacon.address}) for _ in range(12)]
+    for job in jobs:
+        await beacon.seen(f"started {job['id']}")
+
+    async def race(job_id: str) -> tuple[int, str]:
+        beacon.release(job_id)  # the handler returns and its result is written...
+        answer = await client.post(f"/api/jobs/{job_id}/cancel")  # ...while the cancel arrives
+        final = await wait_done(client, job_id)
+        return answer.status_code, final["status"]
+
+    outcomes = await asyncio.gather(*(race(job["id"]) for job in jobs))
+
+    for answer, final in outcomes:
+        assert (answer, final) in {(200, "cancelled"), (409, "done")}

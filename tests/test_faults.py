@@ -236,6 +236,23 @@ async def test_sigterm_lets_short_jobs_finish_and_hands_long_ones_back(cluster: 
         assert (await cluster.job(job["id"], 20000))["status"] == "completed"
 
 
+async def test_a_second_signal_stops_a_worker_at_once(cluster: Cluster, beacon: Beacon) -> None:
+    worker = cluster.add_worker(JOBHOUSE_LEASE="60", JOBHOUSE_SHUTDOWN_GRACE="30")
+    jobs = [await create(cluster.client, "hold", input={"beacon": beacon.address}) for _ in range(3)]
+    for job in jobs:
+        await beacon.seen(f"started {job['id']}")
+
+    worker.terminate()
+    await asyncio.sleep(0.2)  # two distinct signals, as an impatient operator sends them
+    started = time.monotonic()
+    worker.terminate()
+    await asyncio.to_thread(worker.wait, 15)
+
+    assert time.monotonic() - started < 3  # not the 30 s grace period
+    for job in jobs:
+        assert (await cluster.job(job["id"]))["status"] == "queued"
+
+
 @pytest.fixture
 def api_node(tmp_path: Path, machine: Machine) -> Iterator[ServerProcess]:
     with running_server(tmp_path / "api.db", machine, args=["--no-workers"]) as server:
