@@ -64,11 +64,20 @@ class Machine:
         path.write_text("\n".join(lines) + "\n")
         return path
 
+    def packages(self, name: str, text: str) -> Path:
+        """An apt package list (``*_Packages``) in this machine's apt lists directory."""
+        lists = self.root / "apt-lists"
+        lists.mkdir(exist_ok=True)
+        path = lists / f"{name}_Packages"
+        path.write_text(text)
+        return path
+
     def environ(self) -> dict[str, str]:
         return {
             "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
             "XDG_DATA_DIRS": str(self.data),
             "XDG_DATA_HOME": str(self.root / "no-home-data"),
+            "JOBHOUSE_APT_LISTS": str(self.root / "apt-lists"),
         }
 
 
@@ -80,7 +89,33 @@ def standard_machine(root: Path) -> Machine:
     machine.desktop("org.mozilla.firefox-esr.desktop", Name="Firefox ESR", Exec="firefox-esr %u")
     machine.desktop("htop.desktop", Name="Htop", Exec="htop", Terminal="true")
     machine.desktop("gimp.desktop", Name="GNU Image Manipulation Program", Exec="gimp-2.10 %U")
+    machine.packages("deb.example.org_debian_dists_stable_main_binary-amd64", PACKAGES)
     return machine
+
+
+PACKAGES = """Package: firefox-esr
+Version: 115.9.1esr-1~deb12u1
+Section: web
+Description: Mozilla Firefox web browser - Extended Support Release (ESR)
+Tag: interface::graphical, interface::x11, role::program, uitoolkit::gtk,
+ use::browsing, web::browser, x11::application
+
+Package: htop
+Version: 3.2.2-2
+Section: utils
+Description: interactive processes viewer
+Tag: interface::text-mode, role::program, uitoolkit::ncurses
+
+Package: libfirefox-stub1
+Version: 1.0-1
+Section: libs
+Description: a library, not a program
+
+Package: firefox-esr-l10n-de
+Version: 115.9.1esr-1~deb12u1
+Section: localization
+Description: German language package for Firefox ESR
+"""
 
 
 def database_url(db: Path | str) -> str:

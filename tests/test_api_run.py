@@ -115,7 +115,7 @@ async def test_sources_are_listed_with_their_last_sync(client: httpx.AsyncClient
     sources = (await client.get("/api/v1/run/sources")).json()["sources"]
 
     by_id = {s["id"]: s for s in sources}
-    assert {"path", "desktop"} <= set(by_id)
+    assert list(by_id) == ["path", "desktop", "apt", "well-known"]
     assert by_id["desktop"]["candidate_count"] == 4
     assert RUN_TIME.match(by_id["desktop"]["synced_at"])
     assert by_id["desktop"]["last_error"] is None
@@ -140,8 +140,9 @@ async def test_syncing_all_sources_is_one_job_with_a_step_per_source(client: htt
     assert response.status_code == 202
     done = await wait_done(client, response.json()["job_id"])
     assert done["kind"] == "source-sync"
-    assert [s["id"] for s in done["steps"]] == ["path", "desktop"]
-    assert set(done["result"]["sources"]) == {"path", "desktop"}
+    assert [s["id"] for s in done["steps"]] == ["path", "desktop", "apt", "well-known"]
+    assert set(done["result"]["sources"]) == {"path", "desktop", "apt", "well-known"}
+    assert done["result"]["sources"]["apt"] == {"candidates": 2}
 
 
 async def test_syncing_an_unknown_source_is_404(client: httpx.AsyncClient) -> None:

@@ -216,6 +216,10 @@ _SAMPLES: dict[str, str] = {"int": "7", "float": "7.5", "str": "sqlite:///elsewh
 def _sample(field: dataclasses.Field[Any]) -> str:
     if field.name == "apps":
         return "one:jobs, two:jobs"
+    if field.name == "sources":
+        return "path, apt"
+    if str(field.type) == "tuple[str, ...]":
+        return "one.yaml, two.yaml"
     if field.name == "log_level":
         return "debug"
     return _SAMPLES[str(field.type)]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobhouse.catalog import OS, AppKind, Candidate
-from jobhouse.sources import DesktopSource, PathSource, Source, default_sources
+from jobhouse.sources import DesktopSource, PathSource, Source, configured_sources, default_sources
 from jobhouse.sources.desktop import app_name, command_line, parse_desktop_entry, split_list
 from jobhouse.sources.path import platform_os
 
@@ -269,13 +269,16 @@ def test_app_names_shorten_reverse_dns_only() -> None:
 
 
 @needs_exec_bits
-def test_default_sources_scan_path_then_desktop(tmp_path: Path) -> None:
+def test_configured_sources_come_in_the_order_named(tmp_path: Path) -> None:
     _write(tmp_path / "bin" / "htop", "#!/bin/sh\n", 0o755)
     _write(tmp_path / "share" / "applications" / "htop.desktop", HTOP)
     environ = {"PATH": str(tmp_path / "bin"), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path / "share")}
     environ["XDG_DATA_DIRS"] = str(tmp_path / "no-system-dirs")
 
-    sources: list[Source] = default_sources(environ)
+    sources: list[Source] = configured_sources(["desktop", "path"], environ)
 
-    assert [s.id for s in sources] == ["path", "desktop"]
-    assert [[c.id for c in s.scan()] for s in sources] == [["path:htop"], ["desktop:htop.desktop"]]
+    assert [s.id for s in sources] == ["desktop", "path"]
+    assert [[c.id for c in s.scan()] for s in sources] == [["desktop:htop.desktop"], ["path:htop"]]
+    assert [s.id for s in default_sources(environ)] == ["path", "desktop", "apt", "well-known"]
+    with pytest.raises(ValueError, match="unknown source"):
+        configured_sources(["path", "ftp"], environ)

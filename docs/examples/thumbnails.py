@@ -144,7 +144,7 @@ def icon_set(ctx: JobContext) -> dict[str, Any]:
     image = read_pgm(source)
     icons = {}
     for size in ctx.input["sizes"]:
-        ctx.check_cancelled()  # a thread is never interrupted; stop at the next checkpoint
+        ctx.check_cancelled()  # stop cleanly here, before the worker interrupts the thread
         with ctx.step(f"size-{size}"):
             target = Path(ctx.input["out_dir"]) / f"{source.stem}-{size}.pgm"
             write_pgm(target, shrink(image, size))

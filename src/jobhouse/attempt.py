@@ -85,6 +85,7 @@ class AttemptRunner:
         except asyncio.CancelledError:  # the worker itself is being torn down: stop the handler too
             attempt.ctx.mark_cancelled()
             work.cancel()
+            _interrupt_thread(attempt)
             work.add_done_callback(_consume)
             raise
         finally:

@@ -67,17 +67,26 @@ def builtin_kinds(searcher: Searcher) -> Registry:
     async def source_sync(ctx: JobContext) -> dict[str, Any]:
         if "source" in ctx.input:
             source_id = ctx.input["source"]
+
+            def scanned(done: float) -> None:
+                ctx.progress(int(50 * done))  # the scan is the first of two steps
+
             async with searcher.lock(source_id):
                 async with ctx.step("scan"):
-                    candidates = await searcher.scan(source_id)
+                    candidates = await searcher.scan(source_id, scanned)
                 async with ctx.step("index"):
                     await searcher.index(source_id, candidates)
             return {"sources": {source_id: {"candidates": len(candidates)}}}
         results: dict[str, Any] = {}
-        for step in ctx.steps:
+        steps = ctx.steps
+        for number, step in enumerate(steps):
+
+            def progress(done: float, number: int = number) -> None:
+                ctx.progress(int(100 * (number + done) / len(steps)))
+
             try:
                 async with ctx.step(step.id):
-                    results[step.id] = {"candidates": await searcher.sync(step.id)}
+                    results[step.id] = {"candidates": await searcher.sync(step.id, progress)}
             except SourceError as exc:
                 results[step.id] = {"error": str(exc)}
         if results and all("error" in r for r in results.values()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,8 +31,13 @@ class Candidate:
     source: str
     version: str | None = None
     launch: str | None = None
+    install: str | None = None
     description: str | None = None
     keywords: tuple[str, ...] = ()
+
+
+#: Told how far a scan has come, from 0 to 1 (called from the scanning thread).
+Progress = Callable[[float], None]
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,10 +3,10 @@
 - `Rescuer`: re-queues jobs whose worker stopped heartbeating (lease expired); a job with no
   attempts left fails with a "lost" error instead.
 - `Pruner`: deletes finished jobs once their status's retention has passed, and idempotency keys
-  long past their time.
+  past their time.
 
-Every process that runs workers also runs these; they are idempotent, so several processes
-running them at once is safe.
+Every process that runs workers runs the rescuer; every process runs the pruner. Both are
+idempotent, so several processes running them at once is safe.
 """
 
 from __future__ import annotations
@@ -55,10 +55,17 @@ class Rescuer:
 class Pruner:
     """Every `interval` seconds, deletes finished jobs past their retention, in batches."""
 
-    def __init__(self, store: Store, retention: Mapping[JobStatus, float], interval: float = 60.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        retention: Mapping[JobStatus, float],
+        interval: float = 60.0,
+        idempotency_ttl: float = 24 * 3600.0,
+    ) -> None:
         self.store = store
         self.retention = dict(retention)
         self.interval = interval
+        self.idempotency_ttl = idempotency_ttl
 
     async def run(self, stop: asyncio.Event) -> None:
         while not await wait(stop, self.interval):
@@ -68,7 +75,7 @@ class Pruner:
         deleted = 0
         try:
             while True:
-                pruned = await self.store.prune(self.retention, batch)
+                pruned = await self.store.prune(self.retention, self.idempotency_ttl, batch)
                 deleted += pruned
                 if pruned < batch:
                     break

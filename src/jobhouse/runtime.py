@@ -21,7 +21,7 @@ from jobhouse.registry import Registry
 from jobhouse.search import Searcher
 from jobhouse.service import JobService
 from jobhouse.settings import Settings
-from jobhouse.sources import Source, default_sources
+from jobhouse.sources import Source, configured_sources
 from jobhouse.store import open_store
 from jobhouse.worker import Worker
 
@@ -60,7 +60,11 @@ class Runtime:
         self.store = open_store(
             settings.database, clock=clock, pool_size=settings.pool_size, timeout=settings.store_timeout
         )
-        self.searcher = Searcher(self.store, default_sources(environ or os.environ) if sources is None else sources)
+        if sources is None:
+            sources = configured_sources(
+                settings.sources, environ or os.environ, catalogs=settings.catalogs, apt_lists=settings.apt_lists
+            )
+        self.searcher = Searcher(self.store, sources)
         self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
@@ -90,7 +94,7 @@ class Runtime:
         services: list[Service] = [
             *self.store.services(),
             Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
-            Pruner(self.store, self.settings.retention(), self.settings.prune_interval),
+            Pruner(self.store, self.settings.retention(), self.settings.prune_interval, self.settings.idempotency_ttl),
         ]
         if workers:
             services.append(Worker(self.store, self.registry, self.settings.worker_options()))

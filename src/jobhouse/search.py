@@ -12,9 +12,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, Progress, SourceState
 from jobhouse.errors import InvalidSelector, SourceNotFound
-from jobhouse.ranking import Match, rank
+from jobhouse.index import CandidateIndex
+from jobhouse.ranking import Match
 from jobhouse.sources import Source, SourceError
 from jobhouse.store.base import Store
 from jobhouse.validation import JsonInt, validate
@@ -55,17 +56,26 @@ def candidate_view(match: Match) -> dict[str, Any]:
         "score": round(match.score, 2),
         "match": match.reason,
         "launch": c.launch,
+        "install": c.install,
         "description": c.description,
     }
 
 
 class Searcher:
-    """Searches the store's candidate index and keeps it filled from `sources`."""
+    """Searches the store's candidate index and keeps it filled from `sources`.
+
+    Searches run on an in-memory `CandidateIndex` built from the store's candidates and rebuilt
+    whenever the store's catalog version moves (a sync anywhere), so every node answers alike.
+    """
 
     def __init__(self, store: Store, sources: Sequence[Source]) -> None:
         self.store = store
         self.sources = {source.id: source for source in sources}
         self._sync_locks: dict[str, asyncio.Lock] = {}
+        self._synced: set[str] = set()
+        self._index = CandidateIndex([])
+        self._index_version = -1
+        self._index_lock = asyncio.Lock()
 
     def selector(self, data: Any) -> Selector:
         """A valid selector from parsed JSON, or `InvalidSelector` naming the problem."""
@@ -82,19 +92,32 @@ class Searcher:
         return self.selector(data).model_dump(exclude_none=True)
 
     async def search(self, selector: Selector) -> list[dict[str, Any]]:
-        wanted = [selector.source] if selector.source else list(self.sources)
-        await self.ensure_synced(wanted)
+        await self.ensure_synced([selector.source] if selector.source else list(self.sources))
         where = CandidateFilter(
             os=OS(selector.os) if selector.os else None,
             kind=AppKind(selector.kind) if selector.kind else None,
             source=selector.source,
             version_prefix=selector.version,
         )
-        candidates = await self.store.catalog.candidates(where)
-        matches = await asyncio.to_thread(rank, candidates, selector.app, selector.limit)
-        return [candidate_view(m) for m in matches]
+        index = await self.current_index()
+        return [candidate_view(m) for m in index.search(selector.app, selector.limit, where)]
+
+    async def current_index(self) -> CandidateIndex:
+        """The index of the store's candidates as they are now (rebuilt after any sync)."""
+        if await self.store.catalog.version() != self._index_version:
+            async with self._index_lock:
+                version = await self.store.catalog.version()
+                if version != self._index_version:
+                    everything = await self.store.catalog.candidates(CandidateFilter())
+                    ours = [c for c in everything if c.source in self.sources]
+                    self._index = await asyncio.to_thread(CandidateIndex, ours)
+                    self._index_version = version
+        return self._index
 
     async def ensure_synced(self, source_ids: Sequence[str]) -> None:
+        """Sync, now, any of these sources that was never synced (nor failed)."""
+        if self._synced.issuperset(source_ids):
+            return
         states = await self.store.catalog.states()
         for source_id in source_ids:
             state = states.get(source_id)
@@ -103,28 +126,30 @@ class Searcher:
                     await self.sync(source_id)
                 except SourceError:
                     pass  # recorded on the source; the search goes on with what there is
+            self._synced.add(source_id)
 
     def lock(self, source_id: str) -> asyncio.Lock:
         """Held while a source syncs, so two syncs of one source in a process do not interleave."""
         return self._sync_locks.setdefault(source_id, asyncio.Lock())
 
-    async def scan(self, source_id: str) -> list[Candidate]:
+    async def scan(self, source_id: str, progress: Progress | None = None) -> list[Candidate]:
         """Read a source; a failure is recorded on the source and raised as `SourceError`."""
         source = self.source(source_id)
         try:
-            return await asyncio.to_thread(source.scan)
+            return await asyncio.to_thread(source.scan, progress)
         except Exception as exc:
             await self.store.catalog.record_error(source_id, f"{type(exc).__name__}: {exc}")
             raise SourceError(f"{source_id}: {exc}") from exc
 
     async def index(self, source_id: str, candidates: Sequence[Candidate]) -> None:
-        """Swap a source's candidates in the index, atomically: searches see old or new, never half."""
-        await self.store.catalog.replace(source_id, candidates)
+        """Swap a source's candidates in the store, atomically: searches see old or new, never half."""
+        unique = {candidate.id: candidate for candidate in candidates}
+        await self.store.catalog.replace(source_id, list(unique.values()))
 
-    async def sync(self, source_id: str) -> int:
+    async def sync(self, source_id: str, progress: Progress | None = None) -> int:
         """Scan and index one source; the number of candidates. A failed scan keeps the old index."""
         async with self.lock(source_id):
-            candidates = await self.scan(source_id)
+            candidates = await self.scan(source_id, progress)
             await self.index(source_id, candidates)
             return len(candidates)
 

@@ -24,6 +24,9 @@ retain_failed                  JOBHOUSE_RETAIN_FAILED        2592000 s (30 days)
 retain_cancelled               JOBHOUSE_RETAIN_CANCELLED     604800 s (7 days)
 prune_interval                 JOBHOUSE_PRUNE_INTERVAL       60 s
 apps                           JOBHOUSE_APP (comma list)     none
+sources                        JOBHOUSE_SOURCES (comma list) path,desktop,apt,catalogs
+catalogs                       JOBHOUSE_CATALOGS (comma)     the shipped well-known.yaml
+apt_lists                      JOBHOUSE_APT_LISTS            /var/lib/apt/lists
 =============================  ============================  ================================
 """
 
@@ -36,6 +39,7 @@ from typing import Any
 
 from jobhouse.job import JobStatus
 from jobhouse.retry import Backoff
+from jobhouse.sources import BUILT_IN, WELL_KNOWN
 from jobhouse.worker import WorkerOptions
 
 
@@ -62,6 +66,9 @@ class Settings:
     retain_cancelled: float = 7 * 24 * 3600.0
     prune_interval: float = 60.0
     apps: tuple[str, ...] = ()
+    sources: tuple[str, ...] = BUILT_IN
+    catalogs: tuple[str, ...] = (WELL_KNOWN,)
+    apt_lists: str = "/var/lib/apt/lists"
     log_level: str = "info"
 
     @classmethod
@@ -106,6 +113,6 @@ def _convert(name: str, kind: Any, raw: str) -> Any:
             return float(raw)
     except ValueError:
         raise ValueError(f"environment setting for {name} must be a number, not {raw!r}") from None
-    if name == "apps":
+    if kind in ("tuple[str, ...]", tuple[str, ...]):
         return tuple(part.strip() for part in raw.split(",") if part.strip())
     return raw

@@ -22,7 +22,6 @@ import logging
 import os
 import secrets
 import socket
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from jobhouse.aio import relay, wait
@@ -34,11 +33,9 @@ from jobhouse.registry import Registry
 from jobhouse.reporter import Reporter
 from jobhouse.retry import Backoff
 from jobhouse.store.base import Store
+from jobhouse.threads import HandlerThreads
 
 log = logging.getLogger(__name__)
-#: Threads for plain-function handlers are made on demand; the cap only matters if thousands of
-#: abandoned handlers pile up, each still holding its thread.
-_THREADS_MAX = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +75,7 @@ class Worker:
         return [attempt.job for attempt, _ in self._running.values()]
 
     async def run(self, stop: asyncio.Event) -> None:
-        threads = ThreadPoolExecutor(_THREADS_MAX, thread_name_prefix="jobhouse-handler")
+        threads = HandlerThreads()
         runner = AttemptRunner(
             threads, self.store.clock, self.options.backoff, self.options.cancel_grace, self._on_abandoned
         )
@@ -96,7 +93,7 @@ class Worker:
                 finally:
                     quiet.set()
         finally:
-            threads.shutdown(wait=False, cancel_futures=True)
+            threads.shutdown(wait=False)
 
     # -- claiming ----------------------------------------------------------------------------
 

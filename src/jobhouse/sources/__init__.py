@@ -1,21 +1,42 @@
-"""Sources: catalogs of the applications this machine can run.
+"""Sources: catalogs of the applications a machine can run.
 
-A source knows one way of finding runnable applications (executables on `PATH`, XDG `.desktop`
-entries, ...). Scanning it is a blocking read of the machine that yields `Candidate`s; the store keeps
-them and a search ranks them (see `jobhouse.ranking`). A source that finds nothing returns an empty
-list; `SourceError` is for a source that cannot be read at all.
+A source knows one way of finding runnable applications: executables on `PATH`, XDG `.desktop`
+entries, Debian's package lists, operator catalog files. Scanning it is a blocking read that
+yields `Candidate`s (reporting how far it has come, if asked); the store keeps them and a search
+ranks them (see `jobhouse.index`). A source that finds nothing returns an empty list; one that
+cannot be read raises.
+
+`configured_sources` builds the sources a process uses from its settings: the one place where
+they are configured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from jobhouse.catalog import Candidate
+from jobhouse.catalog import Candidate, Progress
+from jobhouse.sources.apt import AptSource
+from jobhouse.sources.catalog_file import WELL_KNOWN, CatalogFileError, CatalogSource
 from jobhouse.sources.desktop import DesktopSource
 from jobhouse.sources.path import PathSource
 
-__all__ = ["DesktopSource", "PathSource", "Source", "SourceError", "default_sources"]
+__all__ = [
+    "BUILT_IN",
+    "WELL_KNOWN",
+    "AptSource",
+    "CatalogFileError",
+    "CatalogSource",
+    "DesktopSource",
+    "PathSource",
+    "Source",
+    "SourceError",
+    "configured_sources",
+    "default_sources",
+]
+
+#: The source names a configuration may list; "catalogs" stands for every catalog file.
+BUILT_IN = ("path", "desktop", "apt", "catalogs")
 
 
 class SourceError(Exception):
@@ -31,11 +52,38 @@ class Source(Protocol):
     @property
     def title(self) -> str: ...
 
-    def scan(self) -> list[Candidate]:
-        """Read the catalog now (blocking); raise `SourceError` if it cannot be read."""
+    def scan(self, progress: Progress | None = None) -> list[Candidate]:
+        """Read the catalog now (blocking), telling `progress` how far it has come; raise if it can't."""
         ...
 
 
+def configured_sources(
+    names: Sequence[str],
+    environ: Mapping[str, str],
+    *,
+    catalogs: Sequence[str] = (WELL_KNOWN,),
+    apt_lists: str = "/var/lib/apt/lists",
+) -> list[Source]:
+    """The sources named (from `BUILT_IN`), in order, located through `environ` and the settings."""
+    unknown = set(names) - set(BUILT_IN)
+    if unknown:
+        raise ValueError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILT_IN)}")
+    sources: list[Source] = []
+    for name in names:
+        if name == "path":
+            sources.append(PathSource.from_environ(environ))
+        elif name == "desktop":
+            sources.append(DesktopSource.from_environ(environ))
+        elif name == "apt":
+            sources.append(AptSource(apt_lists))
+        else:
+            sources.extend(CatalogSource(path) for path in catalogs)
+    ids = [source.id for source in sources]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"two sources share an id: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
+    return sources
+
+
 def default_sources(environ: Mapping[str, str]) -> list[Source]:
-    """The sources a server scans unless configured otherwise, located through `environ`."""
-    return [PathSource.from_environ(environ), DesktopSource.from_environ(environ)]
+    """Every built-in source with its default settings."""
+    return configured_sources(BUILT_IN, environ)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from jobhouse.catalog import OS, AppKind, Candidate
+from jobhouse.catalog import OS, AppKind, Candidate, Progress
 
 _GROUP = "Desktop Entry"
 _ESCAPE = re.compile(r"\\(.)")
@@ -47,10 +47,10 @@ class DesktopSource:
         data_dirs = [d for d in environ.get("XDG_DATA_DIRS", "").split(os.pathsep) if os.path.isabs(d)]
         return cls([data_home, *(data_dirs or ["/usr/local/share", "/usr/share"])])
 
-    def scan(self) -> list[Candidate]:
+    def scan(self, progress: Progress | None = None) -> list[Candidate]:
         seen: set[str] = set()
         found: list[Candidate] = []
-        for data_dir in self.data_dirs:
+        for done, data_dir in enumerate(self.data_dirs, 1):
             for file_id, path in _desktop_files(Path(data_dir) / "applications"):
                 if file_id in seen:
                     continue
@@ -59,6 +59,8 @@ class DesktopSource:
                 candidate = _candidate(file_id, path.name, entry) if entry is not None else None
                 if candidate is not None:
                     found.append(candidate)
+            if progress is not None:
+                progress(done / len(self.data_dirs))
         return sorted(found, key=lambda c: (c.name.lower(), c.id))
 
 

@@ -12,7 +12,7 @@ import stat
 import sys
 from collections.abc import Mapping, Sequence
 
-from jobhouse.catalog import OS, AppKind, Candidate
+from jobhouse.catalog import OS, AppKind, Candidate, Progress
 
 _ANY_EXECUTE_BIT = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -40,12 +40,14 @@ class PathSource:
         """The directories of `environ["PATH"]`, in order; empty entries are ignored."""
         return cls([d for d in environ.get("PATH", "").split(os.pathsep) if d])
 
-    def scan(self) -> list[Candidate]:
+    def scan(self, progress: Progress | None = None) -> list[Candidate]:
         this_os = platform_os()
         found: dict[str, str] = {}
-        for directory in self.dirs:
+        for done, directory in enumerate(self.dirs, 1):
             for name, path in _executables(directory):
                 found.setdefault(name, path)
+            if progress is not None:
+                progress(done / len(self.dirs))
         return [
             Candidate(
                 id=f"path:{name}",

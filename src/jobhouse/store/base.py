@@ -88,6 +88,9 @@ class Catalog(Protocol):
 
     async def record_error(self, source: str, error: str) -> None: ...
 
+    async def version(self) -> int:
+        """A number that changes whenever any source's candidates are replaced (0: never)."""
+
     async def states(self) -> dict[str, SourceState]: ...
 
     async def candidates(self, where: CandidateFilter) -> list[Candidate]: ...
@@ -168,6 +171,8 @@ class Store(Protocol):
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""
 
-    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+    async def prune(
+        self, retention: Mapping[JobStatus, float], idempotency_ttl: float = 24 * 3600.0, batch: int = 1000
+    ) -> int:
         """Delete up to `batch` finished jobs per status that ended longer ago than its retention
-        (seconds), and idempotency keys past their time; the number of jobs deleted."""
+        (seconds), and idempotency keys older than `idempotency_ttl`; the number of jobs deleted."""

@@ -21,8 +21,8 @@ class PgCatalog:
     async def replace(self, source: str, candidates: Sequence[Candidate]) -> None:
         rows = [
             (
-                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.description,
-                Jsonb(list(c.keywords)),
+                source, _text(c.id), _text(c.app), _text(c.name), c.os.value, c.kind.value, _text(c.version),
+                _text(c.launch), _text(c.install), _text(c.description), Jsonb(list(c.keywords)),
             )
             for c in candidates
         ]  # fmt: skip
@@ -32,7 +32,7 @@ class PgCatalog:
                 conn.cursor() as cursor,
                 cursor.copy(
                     f"COPY {self._store.t('candidates')} "
-                    "(source, id, app, name, os, kind, version, launch, description, keywords) FROM STDIN"
+                    "(source, id, app, name, os, kind, version, launch, install, description, keywords) FROM STDIN"
                 ) as copy,
             ):
                 for row in rows:
@@ -43,6 +43,10 @@ class PgCatalog:
                 "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
                 (source, self._store.clock.now(), len(rows)),
             )
+            await conn.execute(
+                f"INSERT INTO {self._store.t('meta')} AS m (key, value) VALUES ('catalog_version', '1') "
+                "ON CONFLICT (key) DO UPDATE SET value = (m.value::bigint + 1)::text"
+            )
 
     async def record_error(self, source: str, error: str) -> None:
         async with self._store.transaction() as conn:
@@ -52,6 +56,13 @@ class PgCatalog:
                 "last_error_at = excluded.last_error_at",
                 (source, error.replace("\x00", ""), self._store.clock.now()),
             )
+
+    async def version(self) -> int:
+        async with self._store.transaction() as conn:
+            row = await (
+                await conn.execute(f"SELECT value FROM {self._store.t('meta')} WHERE key = 'catalog_version'")
+            ).fetchone()
+        return 0 if row is None else int(row[0])
 
     async def states(self) -> dict[str, SourceState]:
         async with self._store.transaction() as conn:
@@ -78,7 +89,7 @@ class PgCatalog:
             clauses.append("starts_with(version, %s)")
             params.append(where.version_prefix)
         sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, description, keywords "
+            "SELECT id, app, name, os, kind, source, version, launch, install, description, keywords "
             f"FROM {self._store.t('candidates')} WHERE {' AND '.join(clauses)}"
         )
         async with self._store.transaction() as conn:
@@ -86,7 +97,12 @@ class PgCatalog:
         return [
             Candidate(
                 id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                version=row[6], launch=row[7], description=row[8], keywords=tuple(row[9]),
+                version=row[6], launch=row[7], install=row[8], description=row[9], keywords=tuple(row[10]),
             )
             for row in rows
         ]  # fmt: skip
+
+
+def _text(value: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL; a source's odd file should not fail the whole sync."""
+    return None if value is None else value.replace("\x00", "")

@@ -92,7 +92,13 @@ class PgListener:
 
     async def _listen(self) -> None:
         conn: psycopg.AsyncConnection[Any] = await psycopg.AsyncConnection.connect(
-            self.conninfo, autocommit=True, connect_timeout=max(int(self.heartbeat), 1)
+            self.conninfo,
+            autocommit=True,
+            connect_timeout=max(int(self.heartbeat), 1),
+            keepalives=1,
+            keepalives_idle=5,
+            keepalives_interval=2,
+            keepalives_count=3,
         )
         async with conn:
             await conn.execute(f'LISTEN "{self.channel}"')

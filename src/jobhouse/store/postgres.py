@@ -66,8 +66,8 @@ _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
-#: Idempotency keys outlive any sensible ttl by this much before the pruner drops them.
-_IDEMPOTENCY_KEEP = timedelta(days=7)
+#: TCP keepalives: a connection to a server that vanished without a word fails within ~15 s.
+_KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -109,7 +109,7 @@ class PostgresStore:
             configure=configure,
             check=idle_check.check,
             reset=idle_check.reset,
-            kwargs={"connect_timeout": max(int(connect_timeout), 1)},
+            kwargs={"connect_timeout": max(int(connect_timeout), 1), **_KEEPALIVES},
             name=f"jobhouse-{self.schema}",
         )
         self._opened = False
@@ -536,7 +536,9 @@ class PostgresStore:
             found[str(row[0])] = Seen(JobStatus(row[1]), row[2])
         return found
 
-    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+    async def prune(
+        self, retention: Mapping[JobStatus, float], idempotency_ttl: float = 24 * 3600.0, batch: int = 1000
+    ) -> int:
         now = self.clock.now()
         deleted = 0
         async with self.transaction() as conn:
@@ -550,7 +552,8 @@ class PostgresStore:
                 )
                 deleted += cursor.rowcount
             await conn.execute(
-                f"DELETE FROM {self.t('idempotency_keys')} WHERE created_at < %s", (now - _IDEMPOTENCY_KEEP,)
+                f"DELETE FROM {self.t('idempotency_keys')} WHERE created_at < %s",
+                (now - timedelta(seconds=idempotency_ttl),),
             )
         return deleted
 

@@ -49,8 +49,6 @@ COLUMNS = (
     "created_at, updated_at, started_at, completed_at"
 )
 _RESCUE_BATCH = 500
-#: Idempotency keys outlive any sensible ttl by this much before the pruner drops them (7 days).
-_IDEMPOTENCY_KEEP = 7 * 24 * 3600 * 1_000_000
 
 
 def dumps(value: Any) -> str:
@@ -459,7 +457,9 @@ class SqliteStore:
 
         return await self.engine.read(run)
 
-    async def prune(self, retention: Mapping[JobStatus, float], batch: int = 1000) -> int:
+    async def prune(
+        self, retention: Mapping[JobStatus, float], idempotency_ttl: float = 24 * 3600.0, batch: int = 1000
+    ) -> int:
         n = to_micros(self.clock.now())
         cutoffs = [(status.value, n - int(seconds * 1_000_000)) for status, seconds in retention.items() if seconds > 0]
 
@@ -470,7 +470,7 @@ class SqliteStore:
                     "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE status = ? AND completed_at < ? LIMIT ?)",
                     (status, cutoff, batch),
                 ).rowcount
-            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (n - _IDEMPOTENCY_KEEP,))
+            conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (n - int(idempotency_ttl * 1_000_000),))
             return deleted
 
         return await self.engine.write(run)

@@ -25,15 +25,23 @@ class SqliteCatalog:
         n = to_micros(self._store.clock.now())
         rows = [
             (
-                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.description,
-                dumps(list(c.keywords)),
+                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.install,
+                c.description, dumps(list(c.keywords)),
             )
             for c in candidates
         ]  # fmt: skip
 
         def run(conn: sqlite3.Connection) -> None:
             conn.execute("DELETE FROM candidates WHERE source = ?", (source,))
-            conn.executemany("INSERT OR REPLACE INTO candidates VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            conn.executemany(
+                "INSERT OR REPLACE INTO candidates (source, id, app, name, os, kind, version, launch, install, "
+                "description, keywords) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+            conn.execute(
+                "INSERT INTO meta (key, value) VALUES ('catalog_version', '1') ON CONFLICT (key) "
+                "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+            )
             conn.execute(
                 "INSERT INTO sources (id, synced_at, candidate_count, last_error, last_error_at) "
                 "VALUES (?, ?, ?, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
@@ -55,6 +63,13 @@ class SqliteCatalog:
             )
 
         await self._store.engine.write(run)
+
+    async def version(self) -> int:
+        def run(conn: sqlite3.Connection) -> int:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
+            return 0 if row is None else int(row[0])
+
+        return await self._store.engine.read(run)
 
     async def states(self) -> dict[str, SourceState]:
         def run(conn: sqlite3.Connection) -> dict[str, SourceState]:
@@ -81,7 +96,7 @@ class SqliteCatalog:
             clauses.append("substr(version, 1, ?) = ?")
             params.extend([len(where.version_prefix), where.version_prefix])
         sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, description, keywords "
+            "SELECT id, app, name, os, kind, source, version, launch, install, description, keywords "
             f"FROM candidates WHERE {' AND '.join(clauses)}"
         )
 
@@ -89,7 +104,8 @@ class SqliteCatalog:
             return [
                 Candidate(
                     id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                    version=row[6], launch=row[7], description=row[8], keywords=tuple(orjson.loads(row[9])),
+                    version=row[6], launch=row[7], install=row[8], description=row[9],
+                    keywords=tuple(orjson.loads(row[10])),
                 )
                 for row in conn.execute(sql, params)
             ]  # fmt: skip

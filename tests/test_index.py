@@ -1,0 +1,93 @@
+"""The fast index answers exactly what the reference ranking answers."""
+
+from __future__ import annotations
+
+import random
+import string
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter
+from jobhouse.index import CandidateIndex
+from jobhouse.ranking import Match, rank
+
+PIECES = ["fire", "fox", "firefox", "htop", "code", "vim", "term", "ter", "web", "browser", "gimp", "a", "ab"]
+texts = st.lists(
+    st.sampled_from(PIECES) | st.text(alphabet="abcefhiortx", min_size=1, max_size=6), min_size=1, max_size=3
+)
+separators = st.sampled_from([" ", "-", "_", ".", ""])
+
+
+@st.composite
+def candidates(draw: st.DrawFn) -> list[Candidate]:
+    made = []
+    for number in range(draw(st.integers(0, 40))):
+        app = draw(separators).join(draw(texts))
+        name = draw(st.sampled_from([app, app.title(), " ".join(draw(texts)).title()]))
+        made.append(
+            Candidate(
+                id=f"s:{number}",
+                app=app,
+                name=name,
+                os=draw(st.sampled_from(list(OS))),
+                kind=draw(st.sampled_from(list(AppKind))),
+                source=draw(st.sampled_from(["s", "t"])),
+                version=draw(st.sampled_from([None, "1.2", "10.0", "2"])),
+                keywords=tuple(draw(st.lists(st.sampled_from(PIECES), max_size=2))),
+            )
+        )
+    return made
+
+
+filters = st.builds(
+    CandidateFilter,
+    os=st.none() | st.sampled_from(list(OS)),
+    kind=st.none() | st.sampled_from(list(AppKind)),
+    source=st.none() | st.sampled_from(["s", "t"]),
+    version_prefix=st.none() | st.sampled_from(["1", "10", "2."]),
+)
+queries = st.sampled_from(PIECES) | st.text(alphabet="abcefhiortx -", min_size=0, max_size=8)
+
+
+def admitted(items: list[Candidate], where: CandidateFilter) -> list[Candidate]:
+    return [
+        c
+        for c in items
+        if (where.os is None or c.os == where.os)
+        and (where.kind is None or c.kind == where.kind)
+        and (where.source is None or c.source == where.source)
+        and (where.version_prefix is None or (c.version or "").startswith(where.version_prefix))
+    ]
+
+
+def summary(matches: list[Match]) -> list[tuple[str, float, str]]:
+    return [(m.candidate.id, round(m.score, 9), m.reason) for m in matches]
+
+
+@given(candidates(), queries, st.integers(1, 12), filters)
+@settings(max_examples=400)
+def test_the_index_agrees_with_the_reference_ranking(
+    items: list[Candidate], query: str, limit: int, where: CandidateFilter
+) -> None:
+    index = CandidateIndex(items)
+    assert summary(index.search(query, limit, where)) == summary(rank(admitted(items, where), query, limit))
+
+
+def test_the_index_agrees_on_a_large_catalog() -> None:
+    rng = random.Random(7)
+    items = [
+        Candidate(
+            id=f"g:{n}",
+            app=(app := "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 10)))),
+            name=app.title() + rng.choice(["", " Editor", " Viewer", "-tools"]),
+            os=rng.choice(list(OS)),
+            kind=rng.choice(list(AppKind)),
+            source="g",
+        )
+        for n in range(5000)
+    ]
+    index = CandidateIndex(items)
+    for query in ["a", "ab", "fir", "edit", "viewer", "tools", items[17].app, items[99].app[:-1] + "q", "zzzq"]:
+        for where in (CandidateFilter(), CandidateFilter(os=OS.LINUX, kind=AppKind.GUI)):
+            assert summary(index.search(query, 25, where)) == summary(rank(admitted(items, where), query, 25))
