@@ -143,6 +143,7 @@ SCHEMAS: dict[str, Schema] = {
             "score": {"type": "number"},
             "match": {"type": "string", "description": "Why it matched: exact, prefix, word, substring, ..."},
             "launch": _nullable({"type": "string"}),
+            "install": _nullable({"type": "string"}),
             "description": _nullable({"type": "string"}),
         },
     },

@@ -1,0 +1,185 @@
+"""The candidate search on real data the tests write: apt lists, catalogs, syncs that fail."""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import lz4.frame
+import pytest
+
+from jobhouse.catalog import AppKind
+from jobhouse.sources import AptSource, CatalogFileError, CatalogSource
+from jobhouse.sources.catalog_file import WELL_KNOWN
+from tests.helpers import wait_done
+from tests.servers import PACKAGES, Machine, ServerProcess, running_server, standard_machine
+
+FIREFOX_ONLY = """Package: firefox-esr
+Version: 128.1.0esr-1
+Section: web
+Description: Mozilla Firefox web browser
+Tag: interface::x11, role::program
+"""
+
+
+def test_apt_reads_every_compression_and_keeps_the_latest_list(tmp_path: Path) -> None:
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "deb.example_dists_stable_main_binary-amd64_Packages.lz4").write_bytes(
+        lz4.frame.compress(PACKAGES.encode())
+    )
+    (lists / "deb.example_dists_stable_contrib_binary-amd64_Packages.gz").write_bytes(
+        gzip.compress(b"Package: htop\nVersion: 3.0-1\nSection: utils\nDescription: older htop\n")
+    )
+    (lists / "deb.example_dists_stable-updates_main_binary-amd64_Packages.xz").write_bytes(
+        lzma.compress(FIREFOX_ONLY.encode())
+    )
+    (lists / "deb.example_dists_stable_InRelease").write_text("not a package list")
+    seen: list[float] = []
+
+    found = {c.app: c for c in AptSource(str(lists)).scan(seen.append)}
+
+    assert set(found) == {"firefox-esr", "htop"}
+    assert found["firefox-esr"].version == "128.1.0esr-1"  # the updates list is read last
+    assert found["firefox-esr"].kind is AppKind.GUI
+    assert found["firefox-esr"].install == "apt-get install firefox-esr"
+    assert found["htop"].kind is AppKind.CLI  # ncurses is a terminal toolkit
+    assert found["htop"].description == "interactive processes viewer"
+    assert seen[-1] == 1.0
+    assert seen == sorted(seen)
+
+
+def test_apt_without_lists_finds_nothing(tmp_path: Path) -> None:
+    assert AptSource(str(tmp_path / "missing")).scan() == []
+
+
+def test_the_shipped_catalog_knows_macos_and_windows() -> None:
+    candidates = CatalogSource(WELL_KNOWN).scan()
+    assert {c.os.value for c in candidates} == {"macos", "windows"}
+    assert len(candidates) >= 40
+    assert all(c.source == "well-known" for c in candidates)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("apps:\n  - app: x\n    name: X\n    os: beos\n    kind: gui\n", "apps.0.os"),
+        ("apps:\n  - name: X\n    os: linux\n    kind: gui\n", "apps.0.app is required"),
+        ("apps: [}", "cannot read it"),
+        ("apps:\n  - app: x\n    name: X\n    os: linux\n    kind: gui\n    colour: red\n", "colour"),
+    ],
+)
+def test_a_bad_catalog_says_what_and_where(tmp_path: Path, text: str, problem: str) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(CatalogFileError, match=problem.replace(".", r"\.")):
+        CatalogSource(str(path)).scan()
+
+
+def test_a_json_catalog_works_too(tmp_path: Path) -> None:
+    path = tmp_path / "tools.json"
+    path.write_text('{"apps": [{"app": "calc", "name": "Calculator", "os": "windows", "kind": "gui"}]}')
+    (candidate,) = CatalogSource(str(path)).scan()
+    assert (candidate.id, candidate.source) == ("tools:windows:calc", "tools")
+
+
+@pytest.fixture(scope="module")
+def catalog_machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
+    return standard_machine(tmp_path_factory.mktemp("search-machine"))
+
+
+@pytest.fixture(scope="module")
+def search_server(tmp_path_factory: pytest.TempPathFactory, catalog_machine: Machine) -> Iterator[ServerProcess]:
+    catalog = catalog_machine.root / "office.yaml"
+    catalog.write_text("apps:\n  - app: word\n    name: Word\n    os: windows\n    kind: gui\n")
+    env = {"JOBHOUSE_CATALOGS": f"{WELL_KNOWN},{catalog}"}
+    db = tmp_path_factory.mktemp("search") / "jobhouse.db"
+    with running_server(db, catalog_machine, env=env) as server:
+        yield server
+
+
+@pytest.fixture
+async def searching(search_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"X-API-Key": await search_server.new_key()}
+    async with httpx.AsyncClient(base_url=search_server.url, headers=headers, timeout=60) as http:
+        yield http
+
+
+async def search(client: httpx.AsyncClient, **selector: object) -> list[dict[str, object]]:
+    response = await client.post("/api/v1/run/search", json=selector)
+    assert response.status_code == 200, response.text
+    candidates: list[dict[str, object]] = response.json()["candidates"]
+    return candidates
+
+
+async def test_firefox_for_linux_gui_ranks_the_firefox_entries_first(searching: httpx.AsyncClient) -> None:
+    found = await search(searching, app="firefox", os="linux", kind="gui")
+
+    assert [(c["source"], c["name"]) for c in found[:3]] == [
+        ("desktop", "Firefox Web Browser"),
+        ("desktop", "Firefox ESR"),
+        ("apt", "firefox-esr"),
+    ]
+    assert [c["match"] for c in found[:3]] == ["exact", "prefix", "prefix"]
+    assert all(c["os"] == "linux" and c["kind"] == "gui" for c in found)
+
+
+async def test_macos_finds_something_out_of_the_box(searching: httpx.AsyncClient) -> None:
+    found = await search(searching, app="safari", os="macos")
+    assert found[0]["name"] == "Safari"
+    assert found[0]["source"] == "well-known"
+    assert found[0]["launch"] == 'open -a "Safari"'
+
+
+async def test_filters_and_reasons(searching: httpx.AsyncClient) -> None:
+    assert [c["name"] for c in await search(searching, app="firefx", os="windows")][:1] == ["Firefox"]
+    assert (await search(searching, app="firefx", os="windows"))[0]["match"] == "fuzzy"
+    versioned = await search(searching, app="firefox", source="apt", version="115")
+    assert [(c["app"], c["version"]) for c in versioned] == [("firefox-esr", "115.9.1esr-1~deb12u1")]
+    assert await search(searching, app="firefox", source="apt", version="116") == []
+    browsers = await search(searching, app="browser", os="macos")
+    assert {c["match"] for c in browsers} == {"keyword"}
+
+
+async def test_a_sync_that_fails_half_way_keeps_the_previous_index(
+    searching: httpx.AsyncClient, catalog_machine: Machine
+) -> None:
+    catalog = catalog_machine.root / "office.yaml"
+    good = catalog.read_text()
+    assert [c["app"] for c in await search(searching, app="word", source="office")] == ["word"]
+    catalog.write_text(good + "  - app: excel\n    name: Excel\n    os: mars\n    kind: gui\n")
+    try:
+        job = (await searching.post("/api/v1/run/sources/office/sync")).json()
+        failed = await wait_done(searching, job["job_id"])
+    finally:
+        catalog.write_text(good)
+
+    assert failed["status"] == "failed"
+    assert "apps.1.os" in failed["error"]["message"]
+    assert [c["app"] for c in await search(searching, app="word", source="office")] == ["word"]
+    sources = {s["id"]: s for s in (await searching.get("/api/v1/run/sources")).json()["sources"]}
+    assert "apps.1.os" in sources["office"]["last_error"]
+    assert sources["office"]["candidate_count"] == 1
+
+    healed = await wait_done(searching, (await searching.post("/api/v1/run/sources/office/sync")).json()["job_id"])
+    assert healed["status"] == "done"
+    sources = {s["id"]: s for s in (await searching.get("/api/v1/run/sources")).json()["sources"]}
+    assert sources["office"]["last_error"] is None
+
+
+async def test_an_apt_list_that_breaks_half_way_keeps_the_previous_index(
+    searching: httpx.AsyncClient, catalog_machine: Machine
+) -> None:
+    broken = catalog_machine.root / "apt-lists" / "zz.example_dists_stable-updates_main_binary-amd64_Packages.lz4"
+    broken.write_bytes(b"this is not lz4 at all")
+    try:
+        failed = await wait_done(searching, (await searching.post("/api/v1/run/sources/apt/sync")).json()["job_id"])
+    finally:
+        broken.unlink()
+
+    assert failed["status"] == "failed"
+    assert [s["status"] for s in failed["steps"]] == ["failed", "pending"]
+    assert [c["app"] for c in await search(searching, app="htop", source="apt")] == ["htop"]
