@@ -18,6 +18,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from jobhouse.errors import JobAlreadyFinished, JobNotFound
+
 
 class JobStatus(enum.StrEnum):
     """Where a job is in its life."""
@@ -224,3 +226,36 @@ def reset_steps(steps: Sequence[Step]) -> tuple[Step, ...]:
 def settle_steps(steps: Sequence[Step], status: StepStatus) -> tuple[Step, ...]:
     """Close the running step(s) with `status` (completed on success, failed otherwise)."""
     return tuple(replace(s, status=status) if s.status is StepStatus.RUNNING else s for s in steps)
+
+
+def cancelled(job: Job, workspace: str | None, now: datetime) -> Job | None:
+    """The job once cancelled at `now`, or None if it already was (cancel is idempotent).
+
+    Raises `JobNotFound` for another workspace's job and `JobAlreadyFinished` for a job that
+    completed or failed: the rules every store applies inside its cancel transaction.
+    """
+    if workspace is not None and job.workspace != workspace:
+        raise JobNotFound()
+    if job.status is JobStatus.CANCELLED:
+        return None
+    if job.status in TERMINAL_STATUSES:
+        raise JobAlreadyFinished(f"Job {job.id} already {job.status.value}; it can no longer be cancelled")
+    return replace(
+        job,
+        status=JobStatus.CANCELLED,
+        steps=settle_steps(job.steps, StepStatus.FAILED),
+        current_step=CANCELLED_STEP,
+        error=Failure("Job was cancelled", "cancelled", job.attempt or None, now),
+        lease_expires_at=None,
+        updated_at=now,
+        completed_at=now,
+    )
+
+
+def lost(job: Job, now: datetime) -> Outcome:
+    """The end of an attempt whose worker stopped heartbeating: again at once, or failed if it was the last."""
+    failure = Failure(
+        f"Worker {job.worker} stopped heartbeating; attempt {job.attempt} was lost", "lost", job.attempt, now
+    )
+    verdict = Verdict.RETRY if job.attempt < job.max_attempts else Verdict.FAILED
+    return Outcome(job.ref, verdict, job.progress, job.steps, failure=failure, retry_at=now)

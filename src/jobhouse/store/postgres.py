@@ -15,7 +15,6 @@ import re
 import urllib.parse
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,15 +25,12 @@ from jobhouse.clock import Clock, SystemClock
 from jobhouse.errors import (
     IdempotencyConflict,
     InvalidRequest,
-    JobAlreadyFinished,
     JobNotFound,
     QuotaExceeded,
     StoreUnavailable,
 )
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
-    CANCELLED_STEP,
-    TERMINAL_STATUSES,
     AttemptRef,
     Failure,
     Job,
@@ -43,10 +39,10 @@ from jobhouse.job import (
     Outcome,
     Report,
     Step,
-    StepStatus,
     Verdict,
+    cancelled,
+    lost,
     reset_steps,
-    settle_steps,
 )
 from jobhouse.maintenance import Service
 from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
@@ -293,22 +289,18 @@ class PostgresStore:
         async with self.transaction() as conn:
             cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
             row = await cursor.fetchone()
-            if row is None or (workspace is not None and row[1] != workspace):
+            if row is None:
                 raise JobNotFound()
             job = job_from_row(row)
-            if job.status is JobStatus.CANCELLED:
+            ended = cancelled(job, workspace, now)
+            if ended is None:
                 return job
-            if job.status in TERMINAL_STATUSES:
-                raise JobAlreadyFinished(f"Job {job_id} already {job.status.value}; it can no longer be cancelled")
-            error = Failure("Job was cancelled", "cancelled", job.attempt or None, now)
-            job = replace(
-                job, status=JobStatus.CANCELLED, steps=settle_steps(job.steps, StepStatus.FAILED),
-                current_step=CANCELLED_STEP, error=error, lease_expires_at=None, updated_at=now, completed_at=now,
-            )  # fmt: skip
+            assert ended.error is not None
+            job = ended
             await conn.execute(
                 f"UPDATE {self.t('jobs')} SET status = 'cancelled', steps = %s, current_step = %s, error = %s, "
                 "lease_expires_at = NULL, updated_at = %s, completed_at = %s WHERE id = %s",
-                (steps_json(job.steps), CANCELLED_STEP, Jsonb(error.to_dict()), now, now, job_id),
+                (steps_json(job.steps), job.current_step, Jsonb(ended.error.to_dict()), now, now, job_id),
             )
             await self._notify(conn, "s", [job_id])
             await self._notify(conn, "d", [job_id])
@@ -499,17 +491,7 @@ class PostgresStore:
                     (now, _RESCUE_BATCH),
                 )
             ).fetchall()
-            outcomes = []
-            for row in rows:
-                job = job_from_row(row)
-                failure = Failure(
-                    f"Worker {job.worker} stopped heartbeating; attempt {job.attempt} was lost",
-                    "lost",
-                    job.attempt,
-                    now,
-                )
-                verdict = Verdict.RETRY if job.attempt < job.max_attempts else Verdict.FAILED
-                outcomes.append(Outcome(job.ref, verdict, job.progress, job.steps, failure=failure, retry_at=now))
+            outcomes = [lost(job_from_row(row), now) for row in rows]
             written = await self._write_outcomes(conn, outcomes, now)
             requeued = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY]
             failed = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED]

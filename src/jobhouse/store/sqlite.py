@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -14,15 +13,12 @@ from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
 from jobhouse.errors import (
     IdempotencyConflict,
     InvalidRequest,
-    JobAlreadyFinished,
     JobNotFound,
     QuotaExceeded,
     StoreUnavailable,
 )
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
-    CANCELLED_STEP,
-    TERMINAL_STATUSES,
     AttemptRef,
     Failure,
     Job,
@@ -31,10 +27,10 @@ from jobhouse.job import (
     Outcome,
     Report,
     Step,
-    StepStatus,
     Verdict,
+    cancelled,
+    lost,
     reset_steps,
-    settle_steps,
 )
 from jobhouse.maintenance import Service
 from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
@@ -255,38 +251,20 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
             row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None or (workspace is not None and row[1] != workspace):
+            if row is None:
                 raise JobNotFound()
             job = _job(row)
-            if job.status is JobStatus.CANCELLED:
+            ended = cancelled(job, workspace, now)
+            if ended is None:
                 return job, False
-            if job.status in TERMINAL_STATUSES:
-                raise JobAlreadyFinished(f"Job {job_id} already {job.status.value}; it can no longer be cancelled")
-            cancelled = replace(
-                job,
-                status=JobStatus.CANCELLED,
-                steps=settle_steps(job.steps, StepStatus.FAILED),
-                current_step=CANCELLED_STEP,
-                error=Failure("Job was cancelled", "cancelled", job.attempt or None, now),
-                lease_expires_at=None,
-                updated_at=now,
-                completed_at=now,
-            )
-            assert cancelled.error is not None
+            assert ended.error is not None
             n = to_micros(now)
             conn.execute(
                 "UPDATE jobs SET status = 'cancelled', steps = ?, current_step = ?, error = ?, "
                 "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?",
-                (
-                    _steps_json(cancelled.steps),
-                    CANCELLED_STEP,
-                    dumps(cancelled.error.to_dict()),
-                    n,
-                    n,
-                    job_id,
-                ),
+                (_steps_json(ended.steps), ended.current_step, dumps(ended.error.to_dict()), n, n, job_id),
             )
-            return cancelled, True
+            return ended, True
 
         job, changed = await self.engine.write(run)
         if changed:
@@ -418,20 +396,7 @@ class SqliteStore:
             failed: list[str] = []
             for row in rows:
                 job = _job(row)
-                failure = Failure(
-                    f"Worker {job.worker} stopped heartbeating; attempt {job.attempt} was lost",
-                    "lost",
-                    job.attempt,
-                    now,
-                )
-                outcome = Outcome(
-                    ref=job.ref,
-                    verdict=Verdict.RETRY if job.attempt < job.max_attempts else Verdict.FAILED,
-                    progress=job.progress,
-                    steps=job.steps,
-                    failure=failure,
-                    retry_at=now,
-                )
+                outcome = lost(job, now)
                 sql, params = _finish_statement(outcome, n)
                 if conn.execute(sql + " AND lease_expires_at < ?", (*params, n)).rowcount:
                     (requeued if outcome.verdict == Verdict.RETRY else failed).append(job.id)
