@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import dataclasses
 import datetime
+import os
 import shutil
 import sys
 import tempfile
@@ -95,14 +96,18 @@ async def _run_each(
 ) -> list[dict[str, Any]]:
     rows = []
     for system in systems:
-        print(f"  {workload}: {system.name} ...", file=sys.stderr, flush=True)
+        # Other work on this machine skews every number: wait for it to go quiet, and record how
+        # busy it was before and after each measurement.
+        busy = await machine.wait_quiet()
+        print(f"  {workload}: {system.name} (cpu busy before: {busy:.0%}) ...", file=sys.stderr, flush=True)
         try:
             result = await measure(system)
         except Exception as exc:
             traceback.print_exc()
             skipped[f"{workload}:{system.name}"] = f"failed: {exc}".splitlines()[0]
             continue
-        rows.append(result.to_dict())
+        load = round(os.getloadavg()[0], 2)
+        rows.append({**result.to_dict(), "cpu_busy_before": round(busy, 2), "load_1m_after": load})
     return rows
 
 
@@ -155,14 +160,20 @@ async def main(args: argparse.Namespace) -> int:
     if "http" in args.only and any(s.is_jobhouse for s in systems):
         from bench.workloads import http
 
-        print("  http: jobhouse serve ...", file=sys.stderr, flush=True)
-        results = await asyncio.to_thread(http.measure, config, workdir)
-        run["http"] = [r.to_dict() for r in results]
-        print(
-            f"\nhttp: jobhouse serve --no-workers (SQLite), wrk -t{config.http_threads} -c{config.http_connections}"
-            f" -d{config.http_duration}s"
-        )
-        print(report.http_table(run["http"]))
+        busy = await machine.wait_quiet()
+        print(f"  http: jobhouse serve (cpu busy before: {busy:.0%}) ...", file=sys.stderr, flush=True)
+        try:
+            results = await asyncio.to_thread(http.measure, config, workdir)
+        except Exception as exc:
+            traceback.print_exc()
+            skipped["http"] = f"failed: {exc}".splitlines()[0]
+        else:
+            run["http"] = [{**r.to_dict(), "cpu_busy_before": round(busy, 2)} for r in results]
+            print(
+                f"\nhttp: jobhouse serve --no-workers (SQLite), wrk -t{config.http_threads}"
+                f" -c{config.http_connections} -d{config.http_duration}s"
+            )
+            print(report.http_table(run["http"]))
 
     print("\nratios: jobhouse ÷ peer for rates, peer ÷ jobhouse for latencies; above 1 means jobhouse is better")
     if skipped:

@@ -38,5 +38,5 @@ class Config:
     def pg_url(self) -> str:
         """The same database as a URL (jobhouse takes URLs)."""
         parts = dict(part.split("=", 1) for part in self.pg_dsn.split())
-        user = parts.get("user", "postgres")
-        return f"postgresql://{user}@{parts.get('host', '127.0.0.1')}:{parts.get('port', '5432')}/{parts.get('dbname', 'postgres')}"
+        user, host = parts.get("user", "postgres"), parts.get("host", "127.0.0.1")
+        return f"postgresql://{user}@{host}:{parts.get('port', '5432')}/{parts.get('dbname', 'postgres')}"

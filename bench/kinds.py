@@ -10,4 +10,4 @@ jobs = Registry()
 @jobs.kind("noop", title="No-op", max_attempts=1)
 async def noop(ctx: JobContext) -> None:
     """Does nothing: what is measured is the queue, not the handler."""
-    return None
+    return

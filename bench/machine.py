@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib.metadata
 import os
 import platform
 import re
 import subprocess
-from typing import Any
+import time
+from typing import Any, cast
 
 import psycopg
 import redis
 
-from bench.config import Config
+from bench.config import ROOT, Config
 
 
 def _cpu_model() -> str:
@@ -36,6 +38,16 @@ def _version(package: str) -> str | None:
         return None
 
 
+def _git() -> dict[str, Any]:
+    """The commit measured, and whether jobhouse's source had uncommitted changes."""
+
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=False)
+        return done.stdout.strip()
+
+    return {"commit": git("rev-parse", "--short", "HEAD"), "src_changed": bool(git("status", "--porcelain", "src"))}
+
+
 def describe(config: Config, packages: list[str]) -> dict[str, Any]:
     info: dict[str, Any] = {
         "cpus": os.cpu_count(),
@@ -44,6 +56,8 @@ def describe(config: Config, packages: list[str]) -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
         "packages": {name: _version(name) for name in packages},
+        "git": _git(),
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         with psycopg.connect(config.pg_dsn, connect_timeout=5) as conn:
@@ -53,8 +67,32 @@ def describe(config: Config, packages: list[str]) -> dict[str, Any]:
         info["postgresql"] = f"unreachable ({exc})"
     try:
         client = redis.Redis(config.redis_host, config.redis_port, socket_connect_timeout=5)
-        info["redis"] = client.info("server")["redis_version"]
+        info["redis"] = cast("dict[str, Any]", client.info("server"))["redis_version"]
         client.close()
     except redis.RedisError as exc:
         info["redis"] = f"unreachable ({exc})"
     return info
+
+
+def _cpu_times() -> tuple[int, int]:
+    with open("/proc/stat") as stat:
+        fields = [int(x) for x in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+async def cpu_busy(interval: float = 1.0) -> float:
+    """The fraction of all CPUs busy over the next `interval` seconds (Linux)."""
+    busy0, total0 = _cpu_times()
+    await asyncio.sleep(interval)
+    busy1, total1 = _cpu_times()
+    return (busy1 - busy0) / max(total1 - total0, 1)
+
+
+async def wait_quiet(threshold: float = 0.2, patience: float = 120.0) -> float:
+    """Wait (up to `patience` seconds) until the machine is mostly idle; how busy it was at the end."""
+    deadline = time.monotonic() + patience
+    busy = await cpu_busy()
+    while busy > threshold and time.monotonic() < deadline:
+        busy = await cpu_busy()
+    return busy

@@ -32,7 +32,7 @@ def _ratio_columns(
 ) -> tuple[list[str], Callable[[Row], list[str]]]:
     """Ratio columns against every jobhouse row: jobhouse ÷ peer for rates, peer ÷ jobhouse for times."""
     bases = [row for row in rows if str(row["system"]).startswith("jobhouse")]
-    headers = [f"{label} ×{base['system'].removeprefix('jobhouse-')}" for base in bases for _, label, _ in metrics]
+    headers = [f"{label} vs {base['system'].removeprefix('jobhouse-')}" for base in bases for _, label, _ in metrics]
 
     def cells(row: Row) -> list[str]:
         out = []

@@ -12,6 +12,15 @@ async def noop(ctx: dict[str, Any]) -> None:
     return None
 
 
+#: arq logs two lines per job at INFO by default; every system runs at WARNING here.
+LOG_CONFIG: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"stderr": {"class": "logging.StreamHandler"}},
+    "loggers": {"arq": {"handlers": ["stderr"], "level": "WARNING"}},
+}
+
+
 class WorkerSettings:
     functions: ClassVar[list[Any]] = [noop]
     redis_settings = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))

@@ -14,6 +14,6 @@ app = Celery(
 app.conf.update(worker_hijack_root_logger=True, broker_connection_retry_on_startup=True)
 
 
-@app.task(name="bench.noop")
+@app.task(name="bench.noop")  # type: ignore[untyped-decorator, unused-ignore]
 def noop() -> None:
     return None

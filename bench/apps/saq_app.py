@@ -25,7 +25,7 @@ async def noop(ctx: Any) -> None:
     return None
 
 
-settings: SettingsDict = {
+settings: SettingsDict[Any] = {
     "queue": make_queue(
         os.environ.get("BENCH_REDIS_URL"), os.environ.get("BENCH_PG_DSN"), os.environ.get("BENCH_PG_SCHEMA")
     ),

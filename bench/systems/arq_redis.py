@@ -66,7 +66,7 @@ class Arq(RedisMixin, System):
         return count
 
     def worker_argv(self) -> Sequence[str]:
-        return [tool("arq"), "bench.apps.arq_app.WorkerSettings"]
+        return [tool("arq"), "--custom-log-dict", "bench.apps.arq_app.LOG_CONFIG", "bench.apps.arq_app.WorkerSettings"]
 
     def worker_env(self) -> Mapping[str, str]:
         return {"BENCH_REDIS_URL": self.config.redis_url(), "BENCH_CONCURRENCY": str(self.config.concurrency)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import psycopg
 import redis
@@ -134,11 +134,30 @@ class RedisMixin:
                 )
             client.close()
 
+    def redis_count_values(self, pattern: str, needle: bytes, db: int | None = None) -> int:
+        """How many keys matching `pattern` hold a value containing `needle` (a full scan: for the end of a run)."""
+        client = self.redis_client(db)
+        count = 0
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=pattern, count=5000):
+            batch.append(key)
+            if len(batch) == 5000:
+                count += _count_containing(client.mget(batch), needle)
+                batch = []
+        if batch:
+            count += _count_containing(client.mget(batch), needle)
+        client.close()
+        return count
+
     def redis_flush(self) -> None:
         for db in self.redis_databases():
             client = self.redis_client(db)
             client.flushdb()
             client.close()
+
+
+def _count_containing(values: Any, needle: bytes) -> int:
+    return sum(1 for value in cast("list[bytes | None]", values) if value and needle in value)
 
 
 class PostgresMixin:
@@ -147,6 +166,7 @@ class PostgresMixin:
     config: Config
     name: ClassVar[str]
     schema: str
+    _pg_conn: psycopg.Connection[Any] | None = None
 
     def pg_create_schema(self) -> None:
         self.schema = self.config.pg_schema(self.name)
@@ -164,15 +184,15 @@ class PostgresMixin:
         return f"-c search_path={self.schema}"
 
     def pg_scalar(self, query: str, params: Sequence[Any] = ()) -> Any:
-        conn = getattr(self, "_pg_conn", None)
+        conn = self._pg_conn
         if conn is None or conn.closed:
             conn = psycopg.connect(self.config.pg_dsn, autocommit=True, options=self.pg_options())
             self._pg_conn = conn
-        row = conn.execute(query, params).fetchone()  # type: ignore[arg-type]
+        row = conn.execute(query, params).fetchone()
         return row[0] if row else None
 
     def pg_close(self) -> None:
-        conn = getattr(self, "_pg_conn", None)
+        conn = self._pg_conn
         if conn is not None:
             conn.close()
             self._pg_conn = None

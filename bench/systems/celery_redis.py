@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import redis
 from celery import Celery
@@ -63,14 +63,17 @@ class CeleryRedis(RedisMixin, System):
         return str(result.id)
 
     async def is_done(self, job_id: str) -> bool:
-        state = self._app.AsyncResult(job_id).state
+        state = str(self._app.AsyncResult(job_id).state)
         if state in ("FAILURE", "REVOKED"):
             raise JobFailed(f"task {job_id} is {state}")
         return state == "SUCCESS"
 
     async def count_done(self) -> int:
         # One result key per ended task, alone in its database.
-        return int(self._results.dbsize())
+        return cast(int, self._results.dbsize())
+
+    async def count_completed(self) -> int | None:
+        return self.redis_count_values("celery-task-meta-*", b'"status": "SUCCESS"', self.config.redis_results_db)
 
     def worker_argv(self) -> Sequence[str]:
         return [

@@ -6,12 +6,11 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from jobhouse.job import JobStatus
-from jobhouse.store import Store, open_store
-
 from bench.kinds import jobs
 from bench.procs import tool
 from bench.systems.base import JobFailed, PostgresMixin, System
+from jobhouse.job import JobStatus
+from jobhouse.store import Store, open_store
 
 WORKSPACE = "bench"
 

@@ -73,4 +73,8 @@ class Procrastinate(PostgresMixin, System):
         ]
 
     def worker_env(self) -> Mapping[str, str]:
-        return {"BENCH_PG_DSN": self.config.pg_dsn, "BENCH_PG_SCHEMA": self.schema}
+        return {
+            "BENCH_PG_DSN": self.config.pg_dsn,
+            "BENCH_PG_SCHEMA": self.schema,
+            "PROCRASTINATE_LOG_LEVEL": "warning",  # its default, INFO, logs two lines per job
+        }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import ClassVar
+from typing import ClassVar, cast
 
 import redis
 from rq import Queue
@@ -54,7 +54,7 @@ class Rq(RedisMixin, System):
         return str(job.id)
 
     async def is_done(self, job_id: str) -> bool:
-        status = self._redis.hget(f"rq:job:{job_id}", "status")
+        status = cast("bytes | None", self._redis.hget(f"rq:job:{job_id}", "status"))
         if status in (b"failed", b"stopped", b"canceled", None):
             raise JobFailed(f"job {job_id} is {status!r}")
         return status == b"finished"
@@ -67,7 +67,7 @@ class Rq(RedisMixin, System):
         return int(finished) + int(failed)
 
     async def count_completed(self) -> int | None:
-        return int(self._redis.zcard("rq:finished:default"))
+        return cast(int, self._redis.zcard("rq:finished:default"))
 
     def worker_argv(self) -> Sequence[str]:
         return [

@@ -67,6 +67,9 @@ class SaqRedis(RedisMixin, Saq):
             await self._queue.disconnect()
         self.redis_flush()
 
+    async def count_completed(self) -> int | None:
+        return self.redis_count_values(f"saq:job:{self._queue.name}:*", b'"status": "complete"')
+
     def worker_env(self) -> Mapping[str, str]:
         return {"BENCH_REDIS_URL": self.config.redis_url(), "BENCH_CONCURRENCY": str(self.config.concurrency)}
 

@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.procs import Process
 from bench.stats import percentile
 from bench.systems.base import System
 
@@ -15,8 +16,9 @@ WARMUP = 5
 TIMEOUT = 30.0
 #: How often the client polls the system's own store for the job's completion.
 POLL = 0.001
-#: A random pause between samples, so polling workers are not always caught at the same phase.
-GAP = 0.1
+#: A random pause between samples, up to arq's poll period, so that jobs arrive at random phases
+#: of a polling worker's cycle instead of just after the poll that ran the previous job.
+GAP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +35,16 @@ class Latency:
         return asdict(self)
 
 
-async def _one(system: System, timeout: float = TIMEOUT) -> float:
+async def _one(system: System, worker: Process, timeout: float = TIMEOUT) -> float:
     started = time.perf_counter()
     job_id = await system.enqueue_one()
+    polls = 0
     while not await system.is_done(job_id):
-        if time.perf_counter() - started > timeout:
-            raise TimeoutError(f"{system.name}: job {job_id} not done after {timeout}s")
+        polls += 1
+        if polls % 100 == 0:
+            worker.check()
+            if time.perf_counter() - started > timeout:
+                raise TimeoutError(f"{system.name}: job {job_id} not done after {timeout}s")
         await asyncio.sleep(POLL)
     return time.perf_counter() - started
 
@@ -49,13 +55,11 @@ async def measure(system: System, samples: int) -> Latency:
         worker = system.start_worker()
         try:
             for _ in range(WARMUP):  # the first also waits for the worker to be up
-                worker.check()
-                await _one(system, timeout=60.0)
+                await _one(system, worker, timeout=60.0)
             times = []
             for _ in range(samples):
                 await asyncio.sleep(random.uniform(0, GAP))
-                times.append(await _one(system))
-            worker.check()
+                times.append(await _one(system, worker))
         finally:
             worker.stop()
     finally:

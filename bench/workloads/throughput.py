@@ -10,6 +10,8 @@ from typing import Any
 from bench.systems.base import System
 
 POLL = 0.02
+#: A run whose count of ended jobs does not move for this long is given up on.
+STALL = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,16 +46,21 @@ async def measure(system: System, jobs: int, time_limit: float) -> Throughput:
             first_at: float | None = None
             first_done = done = 0
             capped = False
+            moved_at = boot
             while True:
-                done = await system.count_done()
+                previous, done = done, await system.count_done()
                 now = time.perf_counter()
                 if first_at is None and done > 0:
                     first_at, first_done = now, done
+                if done != previous:
+                    moved_at = now
                 if done >= jobs:
                     break
                 if now - boot > time_limit:
                     capped = True
                     break
+                if now - moved_at > STALL:
+                    raise RuntimeError(f"{system.name}: stalled at {done} of {jobs} jobs for {STALL:.0f}s")
                 worker.check()
                 await asyncio.sleep(POLL)
         finally:
