@@ -194,3 +194,28 @@ async def test_the_embedded_server_fallback_works(tmp_path: object) -> None:
             assert (await store.get(job.id)) == job
         finally:
             await store.close()
+
+
+async def test_a_burst_of_jobs_refreshes_the_claim_plans_statistics(pg_schema_url: str) -> None:
+    store = PostgresStore(pg_schema_url)
+    await store.open()
+    try:
+        await store.enqueue([a_job() for _ in range(1000)])
+        async with store.transaction() as conn:
+            row = await (
+                await conn.execute(
+                    "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE schemaname = %s AND relname = 'jobs'",
+                    (store.schema,),
+                )
+            ).fetchone()
+            plan = await (
+                await conn.execute(
+                    f"EXPLAIN SELECT id FROM {store.schema}.jobs WHERE status = 'queued' AND run_at <= now() "
+                    "AND kind = ANY(%s) ORDER BY run_at, id LIMIT 10 FOR UPDATE SKIP LOCKED",
+                    (["k"],),
+                )
+            ).fetchall()
+    finally:
+        await store.close()
+    assert row == (True,)
+    assert "Sort" not in "\n".join(line for (line,) in plan)

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import re
+import time
 import urllib.parse
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -62,6 +63,8 @@ _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
+#: A single enqueue this large refreshes the table's statistics.
+_BURST = 1000
 #: TCP keepalives: a connection to a server that vanished without a word fails within ~15 s.
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
@@ -109,6 +112,7 @@ class PostgresStore:
             name=f"jobhouse-{self.schema}",
         )
         self._opened = False
+        self._analyzed_at = -60.0
         self.keys = PgKeys(self)
         self.catalog = PgCatalog(self)
         self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
@@ -183,7 +187,19 @@ class PostgresStore:
         async with self.transaction() as conn:
             built = await insert_jobs(conn, self.schema, jobs, now)
         self.hub.enqueued()
+        if len(built) >= _BURST:
+            await self._refresh_statistics()
         return built
+
+    async def _refresh_statistics(self) -> None:
+        """After a burst of jobs, analyze the table (at most once a minute), before autovacuum gets to it:
+        with statistics from before the burst, the planner would sort the whole backlog on every claim."""
+        moment = time.monotonic()
+        if moment - self._analyzed_at < 60:
+            return
+        self._analyzed_at = moment
+        async with self.transaction() as conn:
+            await conn.execute(f"ANALYZE {self.t('jobs')}")
 
     async def create(
         self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None

@@ -44,7 +44,7 @@ class SqliteOptions:
     synchronous: str = "FULL"
     busy_timeout: float = 5.0
     readers: int = 2
-    probe_interval: float = 0.02
+    probe_interval: float = 0.005
 
 
 def connect(path: str, options: SqliteOptions) -> sqlite3.Connection:
