@@ -27,6 +27,8 @@ workloads:
   throughput  enqueue N no-op jobs in bulk, then run one worker process until all have ended
   latency     one job at a time on an idle worker: enqueue to completion, seen by the client
   http        jobhouse's HTTP API under wrk (GET /api/jobs/{{id}}, POST /api/jobs); jobhouse only
+  search      100,000 candidates synced, then POST /api/v1/run/search under wrk at 1 and 16
+              connections, on each jobhouse store; jobhouse only
 
 systems: {", ".join(SYSTEMS)}
 """
@@ -174,6 +176,26 @@ async def main(args: argparse.Namespace) -> int:
                 f" -c{config.http_connections} -d{config.http_duration}s"
             )
             print(report.http_table(run["http"]))
+
+    stores_wanted = [store for name, store in (("jobhouse-sqlite", "sqlite"), ("jobhouse-pg", "postgres"))
+                     if name in args.systems]  # fmt: skip
+    if "search" in args.only and stores_wanted:
+        from bench.workloads import search
+
+        rows = []
+        for store in stores_wanted:
+            busy = await machine.wait_quiet()
+            print(f"  search: jobhouse on {store} (cpu busy before: {busy:.0%}) ...", file=sys.stderr, flush=True)
+            try:
+                result = await asyncio.to_thread(search.measure, config, workdir, store)
+            except Exception as exc:
+                traceback.print_exc()
+                skipped[f"search:{store}"] = f"failed: {exc}".splitlines()[0]
+                continue
+            rows.append({**result.to_dict(), "cpu_busy_before": round(busy, 2)})
+        run["search"] = rows
+        print(f"\nsearch: {search.TOTAL} candidates, POST /api/v1/run/search, wrk -d{config.http_duration}s")
+        print(report.search_table(rows))
 
     print("\nratios: jobhouse ÷ peer for rates, peer ÷ jobhouse for latencies; above 1 means jobhouse is better")
     if skipped:

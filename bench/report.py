@@ -97,6 +97,20 @@ def http_table(rows: Sequence[Row]) -> str:
     return table(headers, body)
 
 
+def search_table(rows: Sequence[Row]) -> str:
+    headers = ["store", "candidates", "full sync s", "first search ms"]
+    for connections in (1, 16):
+        headers += [f"c{connections} req/s", f"c{connections} p50 ms", f"c{connections} p99 ms"]
+    lines = []
+    for row in rows:
+        cells = [row["system"], str(row["candidates"]), f"{row['sync_seconds']:.1f}", f"{row['first_search_ms']:.0f}"]
+        for measured in row["runs"]:
+            latency = measured["latency_ms"]
+            cells += [f"{measured['requests_per_second']:.0f}", f"{latency['p50']:.2f}", f"{latency['p99']:.2f}"]
+        lines.append(cells)
+    return table(headers, lines)
+
+
 def save(path: Path, run: dict[str, Any]) -> None:
     """Write the run to `path`, merged into what an earlier run that day wrote (by workload and system)."""
     old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}

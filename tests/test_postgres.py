@@ -204,7 +204,8 @@ async def test_a_burst_of_jobs_refreshes_the_claim_plans_statistics(pg_schema_ur
         async with store.transaction() as conn:
             row = await (
                 await conn.execute(
-                    "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables WHERE schemaname = %s AND relname = 'jobs'",
+                    "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                    "WHERE schemaname = %s AND relname = 'jobs'",
                     (store.schema,),
                 )
             ).fetchone()

@@ -1,5 +1,5 @@
-"""The workloads: throughput and latency run every system; http runs jobhouse's API alone."""
+"""The workloads: throughput and latency run every system; http and search run jobhouse alone."""
 
 from __future__ import annotations
 
-WORKLOADS = ("throughput", "latency", "http")
+WORKLOADS = ("throughput", "latency", "http", "search")
