@@ -8,6 +8,20 @@ from typing import Any
 
 import httpx
 
+#: Every /api route, as (method, path), with a well-formed id where the path takes one.
+API_ROUTES = [
+    ("POST", "/api/v1/run/search/jobs"),
+    ("POST", "/api/v1/run/search"),
+    ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000"),
+    ("POST", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+    ("GET", "/api/v1/run/sources"),
+    ("POST", "/api/v1/run/sources/sync"),
+    ("POST", "/api/v1/run/sources/path/sync"),
+    ("GET", "/api/jobs"),
+    ("POST", "/api/jobs"),
+    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
+    ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+]
 RUN_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WORKSPACE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -6,25 +6,11 @@ import httpx
 import pytest
 
 from jobhouse.store import open_store
-from tests.helpers import assert_error, create
+from tests.helpers import API_ROUTES, assert_error, create
 from tests.servers import ServerProcess
 
-ROUTES = [
-    ("POST", "/api/v1/run/search/jobs"),
-    ("POST", "/api/v1/run/search"),
-    ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000"),
-    ("POST", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
-    ("GET", "/api/v1/run/sources"),
-    ("POST", "/api/v1/run/sources/sync"),
-    ("POST", "/api/v1/run/sources/path/sync"),
-    ("GET", "/api/jobs"),
-    ("POST", "/api/jobs"),
-    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
-    ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
-]
 
-
-@pytest.mark.parametrize(("method", "path"), ROUTES)
+@pytest.mark.parametrize(("method", "path"), API_ROUTES)
 @pytest.mark.parametrize(
     "headers",
     [

@@ -5,22 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.helpers import assert_error, create
+from tests.helpers import API_ROUTES, assert_error, create
 
 BODY_ROUTES = ["/api/v1/run/search/jobs", "/api/v1/run/search", "/api/jobs"]
-ALL_ROUTES = [
-    ("POST", "/api/v1/run/search/jobs"),
-    ("POST", "/api/v1/run/search"),
-    ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000"),
-    ("POST", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
-    ("GET", "/api/v1/run/sources"),
-    ("POST", "/api/v1/run/sources/sync"),
-    ("POST", "/api/v1/run/sources/path/sync"),
-    ("GET", "/api/jobs"),
-    ("POST", "/api/jobs"),
-    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
-    ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
-]
 MALFORMED = [
     b"",
     b"{",
@@ -94,7 +81,7 @@ async def test_the_create_error_names_the_field(client: httpx.AsyncClient) -> No
     assert "competitorId" in message
 
 
-@pytest.mark.parametrize(("method", "path"), ALL_ROUTES)
+@pytest.mark.parametrize(("method", "path"), API_ROUTES)
 async def test_a_2mib_body_is_413_on_every_route(client: httpx.AsyncClient, method: str, path: str) -> None:
     body = b'{"app": "' + b"x" * (2 * 1024 * 1024) + b'"}'
     response = await client.request(method, path, content=body, headers={"content-type": "application/json"})
