@@ -183,3 +183,12 @@ async def test_an_apt_list_that_breaks_half_way_keeps_the_previous_index(
     assert failed["status"] == "failed"
     assert [s["status"] for s in failed["steps"]] == ["failed", "pending"]
     assert [c["app"] for c in await search(searching, app="htop", source="apt")] == ["htop"]
+
+
+def test_the_catalog_example_in_the_docs_is_a_valid_catalog(tmp_path: Path) -> None:
+    docs = (Path(__file__).resolve().parent.parent / "docs" / "search.md").read_text()
+    example = docs.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.yaml"
+    path.write_text(example)
+    (candidate,) = CatalogSource(str(path)).scan()
+    assert (candidate.app, candidate.os.value, candidate.version) == ("photoshop", "windows", "25.4")

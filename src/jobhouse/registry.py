@@ -227,7 +227,7 @@ class Registry:
                 "this registry is not attached to a running jobhouse: pass connection= (PostgreSQL), or enqueue"
                 " from code started by `jobhouse serve` / `jobhouse worker` with --app"
             )
-        from jobhouse.store.postgres import insert_jobs
+        from jobhouse.store.pg_writes import insert_jobs
 
         new = self.new_job(kind, workspace=workspace, **fields)  # type: ignore[arg-type]
         (job,) = await insert_jobs(connection, schema, [new], datetime.now(UTC))

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
 import psycopg
 from psycopg.types.json import Jsonb as _Jsonb
 from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg_pool import PoolTimeout
 
+from jobhouse.errors import StoreUnavailable
 from jobhouse.job import Failure, Job, JobStatus, Step
 
 
@@ -86,3 +89,12 @@ def job_from_row(row: tuple[Any, ...]) -> Job:
         started_at=row[22],
         completed_at=row[23],
     )
+
+
+@asynccontextmanager
+async def unavailable_on_errors() -> AsyncIterator[None]:
+    """Driver trouble (a lost connection, no connection in time) becomes `StoreUnavailable`."""
+    try:
+        yield
+    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        raise StoreUnavailable(f"PostgreSQL: {exc}") from exc

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 import urllib.parse
 from collections.abc import AsyncIterator, Collection, Mapping, Sequence
@@ -20,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
+from psycopg_pool import AsyncConnectionPool
 
 from jobhouse.clock import Clock, SystemClock
 from jobhouse.errors import (
@@ -33,7 +32,6 @@ from jobhouse.errors import (
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import (
     AttemptRef,
-    Failure,
     Job,
     JobStatus,
     NewJob,
@@ -50,9 +48,10 @@ from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
-from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json
+from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json, unavailable_on_errors
 from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener, notify_payloads
+from jobhouse.store.pg_writes import SCHEMA, insert_jobs, write_outcomes
 
 COLUMNS = (
     "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
@@ -60,7 +59,6 @@ COLUMNS = (
     "created_at, updated_at, started_at, completed_at"
 )
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
-_SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
 #: A single enqueue this large refreshes the table's statistics.
@@ -74,18 +72,10 @@ def parse_url(url: str) -> tuple[str, str]:
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     schema = next((value for key, value in query if key == "schema"), "jobhouse")
-    if not _SCHEMA.match(schema):
+    if not SCHEMA.match(schema):
         raise InvalidRequest(f"Invalid schema {schema!r}: lower-case letters, digits and underscores")
     rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
     return urllib.parse.urlunsplit(parts._replace(query=rest)), schema
-
-
-@asynccontextmanager
-async def _unavailable_on_errors() -> AsyncIterator[None]:
-    try:
-        yield
-    except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
-        raise StoreUnavailable(f"PostgreSQL: {exc}") from exc
 
 
 class PostgresStore:
@@ -129,13 +119,13 @@ class PostgresStore:
         """One transaction on a pooled connection; driver trouble becomes `StoreUnavailable`."""
         if not self._opened:
             raise StoreUnavailable("PostgreSQL store is not open")
-        async with _unavailable_on_errors(), self._pool.connection() as conn:
+        async with unavailable_on_errors(), self._pool.connection() as conn:
             yield conn
 
     async def open(self, *, migrate: bool = True) -> None:
         if self._opened:
             return
-        async with _unavailable_on_errors():
+        async with unavailable_on_errors():
             await self._pool.open(wait=True, timeout=self._pool.timeout)
         self._opened = True
         if migrate:
@@ -407,66 +397,12 @@ class PostgresStore:
     async def _finish_batch(self, outcomes: list[Outcome]) -> list[bool]:
         now = self.clock.now()
         async with self.transaction() as conn:
-            written = await self._write_outcomes(conn, outcomes, now)
+            written = await write_outcomes(conn, self.schema, outcomes, now)
             ended = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict != Verdict.RETRY]
             await self._notify(conn, "d", ended)
             if any(o.ref in written and o.verdict == Verdict.RETRY for o in outcomes):
                 await self._notify(conn, "e")
         return [o.ref in written for o in outcomes]
-
-    async def _write_outcomes(
-        self, conn: psycopg.AsyncConnection[Any], outcomes: Sequence[Outcome], now: datetime, extra: str = ""
-    ) -> set[AttemptRef]:
-        """Apply outcomes (one statement per verdict), fenced; the attempts that were written."""
-        written: set[AttemptRef] = set()
-        fence = f"WHERE j.id = o.id AND j.attempt = o.attempt AND j.status = 'running'{extra} RETURNING j.id, j.attempt"
-        done = [o for o in outcomes if o.verdict == Verdict.COMPLETED]
-        if done:
-            sql = (
-                f"UPDATE {self.t('jobs')} AS j SET status = 'completed', progress = 100, steps = o.steps, "
-                "current_step = NULL, result = o.result, result_type = o.result_type, lease_expires_at = NULL, "
-                "updated_at = %s, completed_at = %s FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], %s::jsonb[], "
-                f"%s::text[]) AS o(id, attempt, steps, result, result_type) {fence}"
-            )
-            params: tuple[Any, ...] = (
-                now, now, [o.ref.job_id for o in done], [o.ref.attempt for o in done],
-                [steps_json(o.steps) for o in done], [Jsonb(o.result) for o in done], [o.result_type for o in done],
-            )  # fmt: skip
-            written |= await self._returning_refs(conn, sql, params)
-        for verdict in (Verdict.FAILED, Verdict.RETRY):
-            group = [o for o in outcomes if o.verdict == verdict]
-            if not group:
-                continue
-            errors = [Jsonb((o.failure or Failure("Job failed", "error")).to_dict()) for o in group]
-            if verdict == Verdict.FAILED:
-                sets = (
-                    "status = 'failed', progress = o.progress, steps = o.steps, current_step = NULL, error = o.error, "
-                    "errors = j.errors || jsonb_build_array(o.error), lease_expires_at = NULL, updated_at = %s, "
-                    "completed_at = %s"
-                )
-                steps = [steps_json(o.steps) for o in group]
-            else:
-                sets = (
-                    "status = 'queued', progress = 0, steps = o.steps, current_step = NULL, "
-                    "errors = j.errors || jsonb_build_array(o.error), worker = NULL, lease_expires_at = NULL, "
-                    "run_at = coalesce(o.run_at, %s), updated_at = %s"
-                )
-                steps = [steps_json(reset_steps(o.steps)) for o in group]
-            sql = (
-                f"UPDATE {self.t('jobs')} AS j SET {sets} FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], "
-                f"%s::jsonb[], %s::int[], %s::timestamptz[]) AS o(id, attempt, steps, error, progress, run_at) {fence}"
-            )
-            params = (
-                now, now, [o.ref.job_id for o in group], [o.ref.attempt for o in group], steps, errors,
-                [o.progress for o in group], [o.retry_at for o in group],
-            )  # fmt: skip
-            written |= await self._returning_refs(conn, sql, params)
-        return written
-
-    @staticmethod
-    async def _returning_refs(conn: psycopg.AsyncConnection[Any], sql: str, params: tuple[Any, ...]) -> set[AttemptRef]:
-        rows = await (await conn.execute(sql, params)).fetchall()
-        return {AttemptRef(str(row[0]), row[1]) for row in rows}
 
     async def release(self, refs: Sequence[AttemptRef]) -> int:
         if not refs:
@@ -508,7 +444,7 @@ class PostgresStore:
                 )
             ).fetchall()
             outcomes = [lost(job_from_row(row), now) for row in rows]
-            written = await self._write_outcomes(conn, outcomes, now)
+            written = await write_outcomes(conn, self.schema, outcomes, now)
             requeued = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY]
             failed = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED]
             await self._notify(conn, "s", requeued + failed)
@@ -554,31 +490,3 @@ class PostgresStore:
                 (now - timedelta(seconds=idempotency_ttl),),
             )
         return deleted
-
-
-async def insert_jobs(
-    conn: psycopg.AsyncConnection[Any], schema: str, jobs: Sequence[NewJob], now: datetime
-) -> list[Job]:
-    """Insert queued jobs on `conn`, in whatever transaction it has open, and tell the workers.
-
-    The NOTIFY is part of the transaction: workers hear of the jobs when (and only if) it commits.
-    """
-    if not _SCHEMA.match(schema):
-        raise InvalidRequest(f"Invalid schema {schema!r}")
-    built = [new.queued(now) for new in jobs]
-    rows = [
-        (
-            job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps),
-            Jsonb(job.input), Jsonb(job.metadata), job.max_attempts, job.run_at, now, now,
-        )
-        for job in built
-    ]  # fmt: skip
-    async with _unavailable_on_errors(), conn.cursor() as cursor:
-        await cursor.executemany(
-            f"INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, metadata, "
-            "max_attempts, run_at, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
-        await cursor.execute("SELECT pg_notify(%s, 'e')", (f"jobhouse.{schema}",))
-    return built
