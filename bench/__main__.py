@@ -27,8 +27,9 @@ workloads:
   throughput  enqueue N no-op jobs in bulk, then run one worker process until all have ended
   latency     one job at a time on an idle worker: enqueue to completion, seen by the client
   http        jobhouse's HTTP API under wrk (GET /api/jobs/{{id}}, POST /api/jobs); jobhouse only
-  search      100,000 candidates synced, then POST /api/v1/run/search under wrk at 1 and 16
-              connections, on each jobhouse store; jobhouse only
+  search      this machine's sources synced (timed), relevance judged on its own facts (P@1, top-3),
+              300 mixed queries timed quiet, during a sync and after it; wrk on 100,000
+              candidates at 1 and 16 connections; on each jobhouse store; jobhouse only
 
 systems: {", ".join(SYSTEMS)}
 """
@@ -194,8 +195,12 @@ async def main(args: argparse.Namespace) -> int:
                 continue
             rows.append({**result.to_dict(), "cpu_busy_before": round(busy, 2)})
         run["search"] = rows
-        print(f"\nsearch: {search.TOTAL} candidates, POST /api/v1/run/search, wrk -d{config.http_duration}s")
+        print(
+            f"\nsearch: this machine's sources; {search.MIXED} mixed queries one at a time (quiet, during a full"
+            f" sync, the second after it); wrk -d{config.http_duration}s on {search.TOTAL:,} candidates"
+        )
         print(report.search_table(rows))
+        print(report.relevance_table(rows))
 
     print("\nratios: jobhouse ÷ peer for rates, peer ÷ jobhouse for latencies; above 1 means jobhouse is better")
     if skipped:

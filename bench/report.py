@@ -98,16 +98,31 @@ def http_table(rows: Sequence[Row]) -> str:
 
 
 def search_table(rows: Sequence[Row]) -> str:
-    headers = ["store", "candidates", "full sync s", "first search ms"]
+    headers = ["store", "entries", "full sync s", "P@1", "top-3", "p50 ms", "p99 ms", "sync p99", "after p99"]
     for connections in (1, 16):
-        headers += [f"c{connections} req/s", f"c{connections} p50 ms", f"c{connections} p99 ms"]
+        headers += [f"100k c{connections} req/s", f"c{connections} p99 ms"]
     lines = []
     for row in rows:
-        cells = [row["system"], str(row["candidates"]), f"{row['sync_seconds']:.1f}", f"{row['first_search_ms']:.0f}"]
+        relevance, latency = row["relevance"], row["latency"]
+        cells = [
+            row["system"], str(row["candidates"]), f"{row['sync_seconds']:.2f}",
+            f"{relevance['precision_at_1']:.1%}", f"{relevance['recall_at_3']:.1%}",
+            f"{latency['quiet']['p50']:.2f}", f"{latency['quiet']['p99']:.2f}",
+            f"{latency['during_sync']['p99']:.2f}", f"{latency['first_second_after']['p99']:.2f}",
+        ]  # fmt: skip
         for measured in row["runs"]:
-            latency = measured["latency_ms"]
-            cells += [f"{measured['requests_per_second']:.0f}", f"{latency['p50']:.2f}", f"{latency['p99']:.2f}"]
+            cells += [f"{measured['requests_per_second']:.0f}", f"{measured['latency_ms']['p99']:.2f}"]
         lines.append(cells)
+    return table(headers, lines)
+
+
+def relevance_table(rows: Sequence[Row]) -> str:
+    headers = ["store", "category", "queries", "P@1", "top-3"]
+    lines = []
+    for row in rows:
+        for category, found in row["relevance"]["by_category"].items():
+            lines.append([row["system"], category, str(found["queries"]), f"{found['precision_at_1']:.1%}",
+                          f"{found['recall_at_3']:.1%}"])  # fmt: skip
     return table(headers, lines)
 
 

@@ -39,15 +39,18 @@ def free_port() -> int:
 
 @dataclass
 class Machine:
-    """A fake machine's applications: a PATH dir with executables and an XDG data dir."""
+    """A fake machine's applications: a PATH dir with executables, an XDG data dir, apt's lists and
+    dpkg's records."""
 
     root: Path
     bin: Path = field(init=False)
     data: Path = field(init=False)
+    dpkg: Path = field(init=False)
 
     def __post_init__(self) -> None:
         self.bin = self.root / "bin"
         self.data = self.root / "share"
+        self.dpkg = self.root / "dpkg"
         (self.data / "applications").mkdir(parents=True, exist_ok=True)
         self.bin.mkdir(parents=True, exist_ok=True)
 
@@ -72,12 +75,45 @@ class Machine:
         path.write_text(text)
         return path
 
+    def installed(
+        self,
+        package: str,
+        version: str,
+        *,
+        files: Sequence[Path | str] = (),
+        section: str = "utils",
+        description: str | None = None,
+        arch: str = "amd64",
+        multi_arch: bool = False,
+    ) -> None:
+        """A package dpkg installed: a stanza in ``dpkg/status`` and its file list in ``dpkg/info``
+        (installing it again adds `files` to its list)."""
+        info = self.dpkg / "info"
+        info.mkdir(parents=True, exist_ok=True)
+        listing = info / (f"{package}:{arch}.list" if multi_arch else f"{package}.list")
+        if not listing.exists():
+            with (self.dpkg / "status").open("a") as status:
+                status.write(
+                    f"Package: {package}\nStatus: install ok installed\nPriority: optional\nSection: {section}\n"
+                    f"Architecture: {arch}\nVersion: {version}\nDescription: {description or package}\n\n"
+                )
+            listing.write_text("/.\n/usr\n")
+        with listing.open("a") as listed:
+            listed.write("".join(f"{path}\n" for path in files))
+
+    def link(self, name: str, target: Path) -> Path:
+        """A program on PATH that is a link to another file (as Debian's alternatives are)."""
+        path = self.bin / name
+        path.symlink_to(target)
+        return path
+
     def environ(self) -> dict[str, str]:
         return {
             "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}",
             "XDG_DATA_DIRS": str(self.data),
             "XDG_DATA_HOME": str(self.root / "no-home-data"),
             "JOBHOUSE_APT_LISTS": str(self.root / "apt-lists"),
+            "JOBHOUSE_DPKG_DIR": str(self.dpkg),
         }
 
 
@@ -105,6 +141,11 @@ Version: 3.2.2-2
 Section: utils
 Description: interactive processes viewer
 Tag: interface::text-mode, role::program, uitoolkit::ncurses
+
+Package: tree
+Version: 2.1.0-1
+Section: utils
+Description: displays an indented directory tree, in color
 
 Package: libfirefox-stub1
 Version: 1.0-1

@@ -32,17 +32,18 @@ async def test_search_job_answers_202_with_a_handle_then_resolves(client: httpx.
 
 
 async def test_search_candidates_carry_what_a_client_needs(client: httpx.AsyncClient) -> None:
-    response = await client.post("/api/v1/run/search", json={"app": "firefox", "kind": "cli"})
+    response = await client.post("/api/v1/run/search", json={"app": "jobhouse-test-tool", "kind": "cli"})
 
     assert response.status_code == 200
     candidates = response.json()["candidates"]
-    assert candidates[0]["id"] == "path:firefox"
+    assert candidates[0]["id"] == "linux:jobhouse-test-tool"
     first = candidates[0]
-    for field in ("id", "app", "name", "version", "os", "kind", "source", "score", "launch"):
+    for field in ("id", "app", "name", "version", "os", "kind", "source", "score", "launch", "installed", "sources"):
         assert field in first
-    assert first["source"] == "path"
+    assert (first["source"], first["sources"]) == ("path", ["path"])
     assert first["kind"] == "cli"
-    assert first["launch"].endswith("/bin/firefox")
+    assert first["installed"] is True
+    assert first["launch"].endswith("/bin/jobhouse-test-tool")
 
 
 async def test_sync_search_and_search_job_return_the_same_candidates(client: httpx.AsyncClient) -> None:
@@ -115,7 +116,7 @@ async def test_sources_are_listed_with_their_last_sync(client: httpx.AsyncClient
     sources = (await client.get("/api/v1/run/sources")).json()["sources"]
 
     by_id = {s["id"]: s for s in sources}
-    assert list(by_id) == ["path", "desktop", "apt", "well-known"]
+    assert list(by_id) == ["path", "desktop", "dpkg", "apt", "well-known"]
     assert by_id["desktop"]["candidate_count"] == 4
     assert RUN_TIME.match(by_id["desktop"]["synced_at"])
     assert by_id["desktop"]["last_error"] is None
@@ -131,7 +132,7 @@ async def test_syncing_one_source_is_a_source_sync_job_with_steps(client: httpx.
     assert done["status"] == "done"
     assert [s["id"] for s in done["steps"]] == ["scan", "index"]
     assert all(s["status"] == "completed" for s in done["steps"])
-    assert done["result"] == {"sources": {"desktop": {"candidates": 4}}}
+    assert done["result"]["sources"]["desktop"]["candidates"] == 4
 
 
 async def test_syncing_all_sources_is_one_job_with_a_step_per_source(client: httpx.AsyncClient) -> None:
@@ -140,9 +141,9 @@ async def test_syncing_all_sources_is_one_job_with_a_step_per_source(client: htt
     assert response.status_code == 202
     done = await wait_done(client, response.json()["job_id"])
     assert done["kind"] == "source-sync"
-    assert [s["id"] for s in done["steps"]] == ["path", "desktop", "apt", "well-known"]
-    assert set(done["result"]["sources"]) == {"path", "desktop", "apt", "well-known"}
-    assert done["result"]["sources"]["apt"] == {"candidates": 2}
+    assert [s["id"] for s in done["steps"]] == ["path", "desktop", "dpkg", "apt", "well-known", "index"]
+    assert set(done["result"]["sources"]) == {"path", "desktop", "dpkg", "apt", "well-known"}
+    assert done["result"]["sources"]["apt"]["candidates"] == 3
 
 
 async def test_syncing_an_unknown_source_is_404(client: httpx.AsyncClient) -> None:

@@ -2,58 +2,18 @@
 
 from __future__ import annotations
 
-import gzip
-import lzma
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
-import lz4.frame
 import pytest
 
-from jobhouse.catalog import AppKind
-from jobhouse.sources import AptSource, CatalogFileError, CatalogSource
+from jobhouse.sources import CatalogFileError, CatalogSource
 from jobhouse.sources.catalog_file import WELL_KNOWN
 from tests.helpers import wait_done
-from tests.servers import PACKAGES, Machine, ServerProcess, running_server, standard_machine
-
-FIREFOX_ONLY = """Package: firefox-esr
-Version: 128.1.0esr-1
-Section: web
-Description: Mozilla Firefox web browser
-Tag: interface::x11, role::program
-"""
-
-
-def test_apt_reads_every_compression_and_keeps_the_latest_list(tmp_path: Path) -> None:
-    lists = tmp_path / "lists"
-    lists.mkdir()
-    (lists / "deb.example_dists_stable_main_binary-amd64_Packages.lz4").write_bytes(
-        lz4.frame.compress(PACKAGES.encode())
-    )
-    (lists / "deb.example_dists_stable_contrib_binary-amd64_Packages.gz").write_bytes(
-        gzip.compress(b"Package: htop\nVersion: 3.0-1\nSection: utils\nDescription: older htop\n")
-    )
-    (lists / "deb.example_dists_stable-updates_main_binary-amd64_Packages.xz").write_bytes(
-        lzma.compress(FIREFOX_ONLY.encode())
-    )
-    (lists / "deb.example_dists_stable_InRelease").write_text("not a package list")
-    seen: list[float] = []
-
-    found = {c.app: c for c in AptSource(str(lists)).scan(seen.append)}
-
-    assert set(found) == {"firefox-esr", "htop"}
-    assert found["firefox-esr"].version == "128.1.0esr-1"  # the updates list is read last
-    assert found["firefox-esr"].kind is AppKind.GUI
-    assert found["firefox-esr"].install == "apt-get install firefox-esr"
-    assert found["htop"].kind is AppKind.CLI  # ncurses is a terminal toolkit
-    assert found["htop"].description == "interactive processes viewer"
-    assert seen[-1] == 1.0
-    assert seen == sorted(seen)
-
-
-def test_apt_without_lists_finds_nothing(tmp_path: Path) -> None:
-    assert AptSource(str(tmp_path / "missing")).scan() == []
+from tests.servers import Machine, ServerProcess, running_server, standard_machine
 
 
 def test_the_shipped_catalog_knows_macos_and_windows() -> None:
@@ -115,15 +75,21 @@ async def search(client: httpx.AsyncClient, **selector: object) -> list[dict[str
     return candidates
 
 
-async def test_firefox_for_linux_gui_ranks_the_firefox_entries_first(searching: httpx.AsyncClient) -> None:
+async def test_firefox_for_linux_gui_finds_each_firefox_once(searching: httpx.AsyncClient) -> None:
     found = await search(searching, app="firefox", os="linux", kind="gui")
 
-    assert [(c["source"], c["name"]) for c in found[:3]] == [
-        ("desktop", "Firefox Web Browser"),
-        ("desktop", "Firefox ESR"),
-        ("apt", "firefox-esr"),
+    assert [(c["id"], c["name"], c["match"]) for c in found[:2]] == [
+        ("linux:firefox", "Firefox Web Browser", "exact"),
+        ("linux:firefox-esr", "Firefox ESR", "prefix"),
     ]
-    assert [c["match"] for c in found[:3]] == ["exact", "prefix", "prefix"]
+    firefox, esr = found[:2]
+    assert firefox["sources"] == ["path", "desktop"]
+    assert firefox["launch"].endswith("/bin/firefox")  # the executable on PATH
+    assert esr["sources"] == ["desktop", "apt"]  # its desktop entry and the package apt has
+    assert esr["install"] == "apt-get install firefox-esr"
+    assert firefox["installed"]
+    assert esr["installed"]
+    assert len({c["id"] for c in found}) == len(found)
     assert all(c["os"] == "linux" and c["kind"] == "gui" for c in found)
 
 
@@ -137,11 +103,35 @@ async def test_macos_finds_something_out_of_the_box(searching: httpx.AsyncClient
 async def test_filters_and_reasons(searching: httpx.AsyncClient) -> None:
     assert [c["name"] for c in await search(searching, app="firefx", os="windows")][:1] == ["Firefox"]
     assert (await search(searching, app="firefx", os="windows"))[0]["match"] == "fuzzy"
-    versioned = await search(searching, app="firefox", source="apt", version="115")
-    assert [(c["app"], c["version"]) for c in versioned] == [("firefox-esr", "115.9.1esr-1~deb12u1")]
-    assert await search(searching, app="firefox", source="apt", version="116") == []
+    versioned = await search(searching, app="tree", source="apt", version="2.1")
+    assert [(c["app"], c["version"]) for c in versioned] == [("tree", "2.1.0-1")]
+    assert await search(searching, app="tree", source="apt", version="2.10") == []
+    assert await search(searching, app="tree", source="apt", version="2") != []
+    assert await search(searching, app="tree", version="21") == []  # components, not text: 2.1 is not 21
     browsers = await search(searching, app="browser", os="macos")
     assert {c["match"] for c in browsers} == {"keyword"}
+
+
+async def test_a_sync_reads_a_source_again_only_when_its_files_changed(
+    searching: httpx.AsyncClient, catalog_machine: Machine
+) -> None:
+    async def sync_desktop() -> dict[str, object]:
+        done = await wait_done(searching, (await searching.post("/api/v1/run/sources/desktop/sync")).json()["job_id"])
+        assert done["status"] == "done", done
+        result: dict[str, object] = done["result"]["sources"]["desktop"]
+        return result
+
+    await sync_desktop()
+    assert await sync_desktop() == {"candidates": 4, "unchanged": True}
+    entry = catalog_machine.desktop("org.example.Sketchpad.desktop", Name="Sketchpad", Exec="sketchpad %f")
+    try:
+        assert await sync_desktop() == {"candidates": 5}
+        # The job ends once this server's index has the new entry: the very next search finds it.
+        assert [c["name"] for c in await search(searching, app="sketchpad")] == ["Sketchpad"]
+    finally:
+        entry.unlink()
+    assert await sync_desktop() == {"candidates": 4}
+    assert await search(searching, app="sketchpad") == []
 
 
 async def test_a_sync_that_fails_half_way_keeps_the_previous_index(
@@ -192,3 +182,37 @@ def test_the_catalog_example_in_the_docs_is_a_valid_catalog(tmp_path: Path) -> N
     path.write_text(example)
     (candidate,) = CatalogSource(str(path)).scan()
     assert (candidate.app, candidate.os.value, candidate.version) == ("photoshop", "windows", "25.4")
+
+
+async def test_unreadable_dpkg_records_fail_the_sync_and_keep_the_previous_entries(
+    searching: httpx.AsyncClient, catalog_machine: Machine
+) -> None:
+    tool = catalog_machine.executable("jobhouse-dpkg-tool")
+    catalog_machine.installed("jobhouse-dpkg-tool", "4.2-1", files=[tool], description="a tool dpkg installed")
+
+    async def sync_dpkg() -> dict[str, Any]:
+        job = (await searching.post("/api/v1/run/sources/dpkg/sync", json={"force": True})).json()
+        return await wait_done(searching, job["job_id"])
+
+    try:
+        assert (await sync_dpkg())["status"] == "done"
+        await wait_done(searching, (await searching.post("/api/v1/run/sources/path/sync")).json()["job_id"])
+        (found,) = await search(searching, app="jobhouse-dpkg-tool", limit=1)
+        assert (found["version"], found["package"], found["sources"]) == (
+            "4.2-1",
+            "jobhouse-dpkg-tool",
+            ["path", "dpkg"],
+        )
+
+        listing = catalog_machine.dpkg / "info" / "jobhouse-dpkg-tool.list"
+        listing.write_bytes(b"/usr/bin/\xff\xfe\n")  # a file list that is not text
+        failed = await sync_dpkg()
+        assert failed["status"] == "failed"
+        assert "jobhouse-dpkg-tool.list" in failed["error"]["message"]
+        assert [s["status"] for s in failed["steps"]] == ["failed", "pending"]
+        (kept,) = await search(searching, app="jobhouse-dpkg-tool", limit=1)
+        assert kept["version"] == "4.2-1"  # the previous entries still answer
+    finally:
+        shutil.rmtree(catalog_machine.dpkg)
+        tool.unlink()
+    assert (await sync_dpkg())["status"] == "done"  # no dpkg at all is no error

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from jobhouse.catalog import OS, AppKind, Candidate
+from jobhouse.catalog import OS, AppKind, Entry
 from jobhouse.sources import DesktopSource, PathSource, Source, configured_sources, default_sources
 from jobhouse.sources.desktop import app_name, command_line, parse_desktop_entry, split_list
 from jobhouse.sources.path import platform_os
@@ -24,7 +24,7 @@ def _write(path: Path, text: str = "", mode: int | None = None) -> Path:
     return path
 
 
-def _by_id(candidates: list[Candidate]) -> dict[str, Candidate]:
+def _by_id(candidates: list[Entry]) -> dict[str, Entry]:
     return {c.id: c for c in candidates}
 
 
@@ -50,15 +50,16 @@ def test_path_lists_executables_and_the_first_dir_wins(tmp_path: Path) -> None:
     assert launch["tool"] == str(first / "tool")
     assert launch["shadowed-by-nothing"] == str(second / "shadowed-by-nothing")
     tool = found[2]
-    assert tool == Candidate(
+    assert tool == Entry(
+        source="path",
         id="path:tool",
         app="tool",
         name="tool",
         os=platform_os(),
         kind=AppKind.CLI,
-        source="path",
-        version=None,
         launch=str(first / "tool"),
+        installed=True,
+        files=(str(first / "tool"),),
     )
 
 
@@ -74,6 +75,7 @@ def test_path_follows_symlinks_to_files_but_not_to_dirs_or_nowhere(tmp_path: Pat
     found = PathSource([str(bin_dir)]).scan()
 
     assert [(c.name, c.launch) for c in found] == [("linked", str(bin_dir / "linked"))]
+    assert found[0].files == (str(bin_dir / "linked"), str(real))  # the link, and where its package put it
 
 
 @needs_exec_bits
@@ -180,17 +182,20 @@ def test_desktop_scan_lists_visible_applications(tmp_path: Path) -> None:
 
     assert [c.name for c in found] == ["Firefox", "Firefox (Flatpak)", "Htop"]
     firefox, flatpak, htop = found
-    assert firefox == Candidate(
+    assert firefox == Entry(
+        source="desktop",
         id="desktop:firefox.desktop",
         app="firefox",
         name="Firefox",
         os=OS.LINUX,
         kind=AppKind.GUI,
-        source="desktop",
         version=None,
         launch="firefox",
         description="Browse the World Wide Web",
         keywords=("Internet", "WWW", "Browser", "Web Browser"),
+        installed=True,
+        popularity=0.5,
+        files=(str(user / "applications" / "firefox.desktop"),),
     )
     assert flatpak.id == "desktop:mozilla-org.mozilla.firefox.desktop"
     assert flatpak.app == "firefox"
@@ -279,6 +284,8 @@ def test_configured_sources_come_in_the_order_named(tmp_path: Path) -> None:
 
     assert [s.id for s in sources] == ["desktop", "path"]
     assert [[c.id for c in s.scan()] for s in sources] == [["desktop:htop.desktop"], ["path:htop"]]
-    assert [s.id for s in default_sources(environ)] == ["path", "desktop", "apt", "well-known"]
+    assert [s.id for s in default_sources(environ)] == ["path", "desktop", "dpkg", "apt", "well-known"]
     with pytest.raises(ValueError, match="unknown source"):
         configured_sources(["path", "ftp"], environ)
+    with pytest.raises(ValueError, match="named like a built-in source"):
+        configured_sources(["catalogs"], environ, catalogs=[str(tmp_path / "apt.yaml")])

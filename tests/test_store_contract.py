@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter
+from jobhouse.catalog import OS, AppKind, Entry
 from jobhouse.clock import ManualClock
 from jobhouse.errors import IdempotencyConflict, JobAlreadyFinished, JobNotFound, QuotaExceeded
 from jobhouse.hub import Seen
@@ -394,45 +394,46 @@ async def test_migrate_twice_changes_nothing(store: Store) -> None:
 # -- candidate index -------------------------------------------------------------------------
 
 
-def candidate(name: str, source: str = "s", **fields: object) -> Candidate:
-    return Candidate(
+def entry(name: str, source: str = "s", **fields: object) -> Entry:
+    return Entry(
+        source=source,
         id=f"{source}:{name}",
         app=name,
         name=name.title(),
         os=fields.pop("os", OS.LINUX),  # type: ignore[arg-type]
         kind=fields.pop("kind", AppKind.GUI),  # type: ignore[arg-type]
-        source=source,
         **fields,  # type: ignore[arg-type]
     )
 
 
-async def test_candidates_are_replaced_per_source_and_filtered(store: Store, clock: ManualClock) -> None:
-    await store.catalog.replace("s", [candidate("old")])
-    await store.catalog.replace("t", [candidate("keep", "t", kind=AppKind.CLI, version="1.2.3")])
-    await store.catalog.replace(
-        "s", [candidate("new", version="2.0", keywords=("web",)), candidate("mac", os=OS.MACOS)]
-    )
+async def test_entries_are_replaced_per_source(store: Store, clock: ManualClock) -> None:
+    version = await store.catalog.version()
+    await store.catalog.replace("s", [entry("old")])
+    await store.catalog.replace("t", [entry("keep", "t", kind=AppKind.CLI, version="1.2.3")])
+    full = entry(
+        "new", version="2.0", keywords=("web", "caf\u00e9"), launch="/usr/bin/new --flag", install="apt install new",
+        description="It is new \u2013 \u05e9\u05dc\u05d5\u05dd \U0001f600", installed=True, popularity=0.25,
+        files=("/usr/bin/new", "/usr/share/applications/new.desktop"), program=False,
+    )  # fmt: skip
+    await store.catalog.replace("s", [full, entry("mac", os=OS.MACOS)])
 
-    everything = await store.catalog.candidates(CandidateFilter())
-    assert sorted(c.id for c in everything) == ["s:mac", "s:new", "t:keep"]
-    assert [c.id for c in await store.catalog.candidates(CandidateFilter(os=OS.MACOS))] == ["s:mac"]
-    assert [c.id for c in await store.catalog.candidates(CandidateFilter(kind=AppKind.CLI))] == ["t:keep"]
-    assert [c.id for c in await store.catalog.candidates(CandidateFilter(version_prefix="1.2"))] == ["t:keep"]
-    assert [c.id for c in await store.catalog.candidates(CandidateFilter(source="t"))] == ["t:keep"]
-    new = next(c for c in everything if c.id == "s:new")
-    assert new == candidate("new", version="2.0", keywords=("web",))
+    assert await store.catalog.entries("s") == [entry("mac", os=OS.MACOS), full]  # by id, every field kept
+    assert [e.id for e in await store.catalog.entries("t")] == ["t:keep"]
+    assert await store.catalog.entries("nobody") == []
     states = await store.catalog.states()
     assert states["s"].candidate_count == 2
     assert states["s"].synced_at == clock.now()
+    assert (states["s"].generation, states["t"].generation) == (2, 1)
+    assert await store.catalog.version() == version + 3
 
 
-async def test_a_source_error_keeps_the_index(store: Store) -> None:
-    await store.catalog.replace("s", [candidate("a")])
+async def test_a_source_error_keeps_the_entries(store: Store) -> None:
+    await store.catalog.replace("s", [entry("a")])
     await store.catalog.record_error("s", "disk on fire")
-    assert [c.id for c in await store.catalog.candidates(CandidateFilter())] == ["s:a"]
+    assert [e.id for e in await store.catalog.entries("s")] == ["s:a"]
     state = (await store.catalog.states())["s"]
     assert state.last_error == "disk on fire"
-    assert state.candidate_count == 1
+    assert (state.candidate_count, state.generation) == (1, 1)
     await store.catalog.replace("s", [])
     assert (await store.catalog.states())["s"].last_error is None
 

@@ -1,68 +1,73 @@
-"""The in-memory search index over the store's candidates: `rank`'s answers, fast.
+"""The in-memory search index over merged candidates: `rank`'s answers, fast.
 
 `jobhouse.ranking.rank` defines the order by scoring every candidate. `CandidateIndex` gives the
-same answers without looking at every candidate. Within a tier, a candidate's score depends only
-on the length of its shortest matching term (the tightest match), so each tier is read straight
-from an index, bucketed by that length, and cut as soon as the best `limit` are known:
+same answers without looking at every candidate: each tier is read from a structure that holds
+exactly its matches, scored in bulk with numpy, and a search stops at the first tiers that fill
+`limit` (a worse tier never outranks a better one):
 
-- exact and prefix: the sorted list of app and name;
-- word: the sorted list of the words of app and name;
-- substring: the intersection of the query's trigrams' postings;
+- exact and prefix: the sorted list of names (a prefix is a range of it);
+- word: the sorted list of the words of names;
+- substring: every name in one text, searched by the C string search;
 - keyword: the sorted list of keyword tokens;
-- fuzzy: candidates sharing enough (padded) trigrams, scored with difflib.
+- fuzzy: `jobhouse.typos.TypoIndex`, a bigram filter before rapidfuzz compares.
 
-A worse tier never outranks a better one, so a search stops at the first tiers that fill `limit`.
-Every process builds its index from the store's candidates (the source of truth, shared by all
-nodes) and rebuilds it when the store's catalog version changes, so every node answers alike.
+An index is immutable; `jobhouse.search.Searcher` builds a new one when the store's candidates
+change and swaps it in whole.
 """
 
 from __future__ import annotations
 
 import bisect
-import heapq
-from array import array
-from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Sequence
-from difflib import SequenceMatcher
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
 
-from jobhouse.catalog import Candidate, CandidateFilter
+import numpy as np
+import numpy.typing as npt
+
+from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, version_matches
 from jobhouse.ranking import (
+    FIT_WEIGHT,
+    INSTALLED_WEIGHT,
+    OS_BONUS,
+    POPULARITY_WEIGHT,
     Match,
+    Tier,
+    edits_allowed,
     fold,
-    fuzzy_share,
-    fuzzy_tier,
     keyword_tokens,
-    order,
-    padded_trigrams,
-    trigrams,
+    names,
+    typo_fit,
     words,
 )
+from jobhouse.typos import TypoIndex
 
-#: Tiers read from a sorted term list: (name, lowest score, the score's spread).
-_PREFIX = ("prefix", 90.0, 9.0)
-_WORD = ("word", 80.0, 9.0)
-_SUBSTRING = ("substring", 70.0, 9.0)
-_KEYWORD = ("keyword", 60.0, 9.0)
+Ints = npt.NDArray[np.int64]
+Floats = npt.NDArray[np.float64]
+_SUBSTRING_SCAN_CAP = 200_000
+_OS_CODES = {os: code for code, os in enumerate(OS)}
+_KIND_CODES = {kind: code for code, kind in enumerate(AppKind)}
 
 
-class _SortedTerms:
-    """Terms with the candidate each came from, sorted for prefix ranges."""
+class _Terms:
+    """Terms (names, words or keyword tokens) with their candidate, sorted for prefix ranges."""
 
     def __init__(self, pairs: Iterable[tuple[str, int]]) -> None:
         ordered = sorted(set(pairs))
-        self.terms = [term for term, _ in ordered]
-        self.ids = array("I", (index for _, index in ordered))
-        self.lengths = array("I", (len(term) for term, _ in ordered))
+        self.texts = [text for text, _ in ordered]
+        self.owners = np.fromiter((owner for _, owner in ordered), dtype=np.int64, count=len(ordered))
+        self.lengths = np.fromiter((len(text) for text in self.texts), dtype=np.int64, count=len(ordered))
 
-    def shortest(self, prefix: str) -> dict[int, int]:
-        """For each candidate with a term starting with `prefix`: its shortest such term's length."""
-        start = bisect.bisect_left(self.terms, prefix)
-        end = bisect.bisect_left(self.terms, prefix + "\U0010ffff", lo=start)
-        best: dict[int, int] = {}
-        for index, length in zip(self.ids[start:end], self.lengths[start:end], strict=True):
-            if best.get(index, 1 << 30) > length:
-                best[index] = length
-        return best
+    def starting(self, needle: str) -> tuple[Ints, Floats]:
+        """The owners of terms starting with `needle`, and the fit of each (`ranking.fit`)."""
+        start = bisect.bisect_left(self.texts, needle)
+        end = bisect.bisect_left(self.texts, needle + "\U0010ffff", lo=start)
+        size = len(needle)
+        lengths = self.lengths[start:end]
+        tight = size / lengths
+        # A letter after the prefix runs on inside a word; anything else is a boundary (`ranking.fit`).
+        runs_on = np.array([text[size : size + 1].isalpha() for text in self.texts[start:end]], dtype=bool)
+        fit = np.where(lengths == size, 1.0, np.where(runs_on, 0.25 + 0.25 * tight, 0.75 + 0.25 * tight))
+        return self.owners[start:end], fit
 
 
 class CandidateIndex:
@@ -70,104 +75,128 @@ class CandidateIndex:
 
     def __init__(self, candidates: Sequence[Candidate]) -> None:
         self.candidates = list(candidates)
-        self._folded = [(fold(c.app), fold(c.name)) for c in self.candidates]
-        self._order = [(c.name.casefold(), c.id) for c in self.candidates]
-        self._terms = _SortedTerms((t, i) for i, pair in enumerate(self._folded) for t in pair)
-        self._words = _SortedTerms((w, i) for i, pair in enumerate(self._folded) for t in pair for w in words(t))
-        self._keywords = _SortedTerms(
-            (token, i) for i, c in enumerate(self.candidates) for token in keyword_tokens(c.keywords)
-        )
-        # Padded trigrams of app and name: their plain trigrams find substrings, all of them typos.
-        grams: dict[str, array[int]] = {}
-        for i, (app, name) in enumerate(self._folded):
-            for gram in padded_trigrams(app) | padded_trigrams(name):
-                grams.setdefault(gram, array("I")).append(i)
-        self._trigrams = grams
+        count = len(self.candidates)
+        folded = [names(c) for c in self.candidates]
+        self._names = _Terms((t, i) for i, terms in enumerate(folded) for t in terms)
+        self._words = _Terms((w, i) for i, terms in enumerate(folded) for t in terms for w in words(t))
+        self._keywords = _Terms((k, i) for i, c in enumerate(self.candidates) for k in keyword_tokens(c.keywords))
+        self._blob = "\n".join(self._names.texts)
+        self._starts = np.cumsum([0] + [len(t) + 1 for t in self._names.texts[:-1]], dtype=np.int64)
+        self._owners_of: dict[str, list[int]] = defaultdict(list)
+        for text, owner in zip(self._names.texts, self._names.owners.tolist(), strict=True):
+            self._owners_of[text].append(owner)
+        self._typo_index = TypoIndex(list(self._owners_of))
+        self._availability = np.array([c.availability for c in self.candidates], dtype=np.float64)
+        self._popularity = np.array([c.popularity for c in self.candidates], dtype=np.float64)
+        self._os = np.array([_OS_CODES[c.os] for c in self.candidates], dtype=np.int8)
+        self._kind = np.array([_KIND_CODES[c.kind] for c in self.candidates], dtype=np.int8)
+        self._sources = {
+            source: np.array([source in c.sources for c in self.candidates], dtype=bool)
+            for source in {s for c in self.candidates for s in c.sources}
+        }
+        by_name = sorted(range(count), key=lambda i: (self.candidates[i].name.casefold(), self.candidates[i].id))
+        self._name_rank = np.empty(count, dtype=np.int64)
+        self._name_rank[by_name] = np.arange(count, dtype=np.int64)
 
     def __len__(self) -> int:
         return len(self.candidates)
 
-    def search(self, query: str, limit: int, where: CandidateFilter | None = None) -> list[Match]:
+    def search(
+        self, query: str, limit: int, where: CandidateFilter | None = None, prefer: OS = OS.LINUX
+    ) -> list[Match]:
         """The best `limit` matches for `query` among the candidates `where` admits, best first."""
         needle = fold(query)
-        if not needle or limit <= 0:
+        if not needle or limit <= 0 or not self.candidates:
             return []
-        admits = self._admits(where)
-        found: list[Match] = []
-        seen: set[int] = set()
-
-        def add_tier(shortest: dict[int, int], tier: tuple[str, float, float]) -> bool:
-            """Add a tier's best members (by tightest match, then name); True once `limit` is full."""
-            buckets: defaultdict[int, list[int]] = defaultdict(list)
-            for index, length in shortest.items():
-                if index not in seen and admits(index):
-                    buckets[length].append(index)
-            name, low, spread = tier
-            for length in sorted(buckets):
-                exact = tier is _PREFIX and length == len(needle)  # a term that starts with it, as long
-                score = 100.0 if exact else low + spread * len(needle) / length
-                reason = "exact" if exact else name
-                for index in sorted(buckets[length], key=self._order.__getitem__):
-                    seen.add(index)
-                    found.append(Match(self.candidates[index], score, reason))
-                    if len(found) >= limit:
-                        return True
-            return False
-
-        if (
-            add_tier(self._terms.shortest(needle), _PREFIX)
-            or add_tier(self._words.shortest(needle), _WORD)
-            or add_tier(self._inside(needle), _SUBSTRING)
-            or add_tier(self._keywords.shortest(needle), _KEYWORD)
-        ):
-            return found
-        matcher = SequenceMatcher(None, "", needle)
-        fuzzy = []
-        for index in self._fuzzy_candidates(needle):
-            if index not in seen and admits(index):
-                won = fuzzy_tier(matcher, *self._folded[index])
-                if won is not None:
-                    fuzzy.append(Match(self.candidates[index], won[1], won[0]))
-        return found + heapq.nsmallest(limit - len(found), fuzzy, key=order)
-
-    def _inside(self, needle: str) -> dict[int, int]:
-        """Candidates whose app or name holds `needle`: the shortest of those texts' length."""
-        grams = trigrams(needle)
-        if grams:
-            postings = sorted((self._trigrams.get(gram, array("I")) for gram in grams), key=len)
-            common = set(postings[0])
-            for posting in postings[1:]:
-                common.intersection_update(posting)
-            options: Iterable[int] = common
-        else:  # one or two letters: only a full look finds them inside words
-            options = range(len(self.candidates))
-        inside: dict[int, int] = {}
-        for index in options:
-            lengths = [len(text) for text in self._folded[index] if needle in text]
-            if lengths:
-                inside[index] = min(lengths)
-        return inside
-
-    def _fuzzy_candidates(self, needle: str) -> list[int]:
-        grams = padded_trigrams(needle)
-        shared: Counter[int] = Counter()
-        for gram in grams:
-            shared.update(self._trigrams.get(gram, ()))
-        least = fuzzy_share(grams)
-        return [index for index, count in shared.items() if count >= least]
-
-    def _admits(self, where: CandidateFilter | None) -> Callable[[int], bool]:
-        if where is None or where == CandidateFilter():
-            return lambda index: True
-        candidates = self.candidates
-
-        def admits(index: int) -> bool:
-            c = candidates[index]
-            return (
-                (where.os is None or c.os == where.os)
-                and (where.kind is None or c.kind == where.kind)
-                and (where.source is None or c.source == where.source)
-                and (where.version_prefix is None or (c.version or "").startswith(where.version_prefix))
+        open_ = self._admitted(where or CandidateFilter())
+        prefer_code = _OS_CODES[prefer]
+        found: list[tuple[Ints, Floats, Tier]] = []
+        total = 0
+        for tier in Tier:
+            owners, quality = self._tier(tier, needle)
+            keep = open_[owners]
+            owners, quality = owners[keep], quality[keep]
+            if where is not None and where.version is not None and len(owners):
+                versions = [version_matches(self.candidates[o].version, where.version) for o in owners.tolist()]
+                owners, quality = owners[versions], quality[versions]
+            owners, quality = _best_per_owner(owners, quality)
+            if not len(owners):
+                continue
+            open_[owners] = False
+            scores = (
+                float(tier)
+                + INSTALLED_WEIGHT * self._availability[owners]
+                + np.where(self._os[owners] == prefer_code, OS_BONUS, 0.0)
+                + FIT_WEIGHT * quality
+                + POPULARITY_WEIGHT * self._popularity[owners]
             )
+            found.append((owners, scores, tier))
+            total += len(owners)
+            if total >= limit:
+                break
+        if not found:
+            return []
+        owners = np.concatenate([f[0] for f in found])
+        scores = np.concatenate([f[1] for f in found])
+        tiers = np.concatenate([np.full(len(f[0]), int(f[2])) for f in found])
+        best = np.lexsort((self._name_rank[owners], -scores))[:limit]
+        return [
+            Match(self.candidates[owner], float(score), Tier(tier))
+            for owner, score, tier in zip(
+                owners[best].tolist(), scores[best].tolist(), tiers[best].tolist(), strict=True
+            )
+        ]
 
-        return admits
+    def _tier(self, tier: Tier, needle: str) -> tuple[Ints, Floats]:
+        """Every (candidate, quality) pair of a tier's matches; a candidate may come more than once."""
+        if tier is Tier.EXACT or tier is Tier.PREFIX:
+            owners, fit = self._names.starting(needle)
+            exact = fit == 1.0
+            return (owners[exact], fit[exact]) if tier is Tier.EXACT else (owners[~exact], fit[~exact])
+        if tier is Tier.WORD:
+            return self._words.starting(needle)
+        if tier is Tier.KEYWORD:
+            return self._keywords.starting(needle)
+        if tier is Tier.SUBSTRING:
+            return self._inside(needle)
+        return self._typos(needle)
+
+    def _inside(self, needle: str) -> tuple[Ints, Floats]:
+        positions: list[int] = []
+        found = self._blob.find(needle)
+        while found >= 0 and len(positions) < _SUBSTRING_SCAN_CAP:
+            positions.append(found)
+            found = self._blob.find(needle, found + 1)
+        terms = np.searchsorted(self._starts, np.array(positions, dtype=np.int64), side="right") - 1
+        return self._names.owners[terms], len(needle) / self._names.lengths[terms]
+
+    def _typos(self, needle: str) -> tuple[Ints, Floats]:
+        owners: list[int] = []
+        quality: list[float] = []
+        for text, edits in self._typo_index.find(needle, edits_allowed(needle)):
+            mine = self._owners_of[text]
+            owners += mine
+            quality += [typo_fit(needle, text, edits)] * len(mine)
+        return np.array(owners, dtype=np.int64), np.array(quality, dtype=np.float64)
+
+    def _admitted(self, where: CandidateFilter) -> npt.NDArray[np.bool_]:
+        """Which candidates the filter admits but for the version (a fresh array: the search marks
+        the ones it took)."""
+        admitted = np.ones(len(self.candidates), dtype=bool)
+        if where.os is not None:
+            admitted &= self._os == _OS_CODES[where.os]
+        if where.kind is not None:
+            admitted &= self._kind == _KIND_CODES[where.kind]
+        if where.source is not None:
+            admitted &= self._sources.get(where.source, np.zeros(len(self.candidates), dtype=bool))
+        return admitted  # the version is checked on a tier's matches only: too dear for every candidate
+
+
+def _best_per_owner(owners: Ints, quality: Floats) -> tuple[Ints, Floats]:
+    """Each owner once, with its best quality."""
+    if len(owners) < 2:
+        return owners, quality
+    order = np.lexsort((-quality, owners))
+    owners, quality = owners[order], quality[order]
+    first = np.concatenate(([True], owners[1:] != owners[:-1]))
+    return owners[first], quality[first]

@@ -1,18 +1,38 @@
 """Ranking: how a search orders candidates for what a person typed.
 
-The query is compared, case-insensitively, with each candidate's `app` and `name`, and more weakly with
-its keywords. A candidate lands in the best tier it reaches, and each tier owns a band of scores so a
-better tier always outranks a worse one:
+The query is compared, ignoring case and runs of spaces, with each candidate's *names* (its
+`app`, its `name` and its aliases) and more weakly with its keywords. A candidate lands in the
+best tier it reaches; each tier owns a band of ten points, so a better tier always outranks a
+worse one:
 
-    exact      100      query equals app or name
-    prefix     90-99    app or name starts with the query (shorter name = tighter = higher)
-    word       80-89    a word of app or name (split on spaces, `-`, `_`, `.`) equals or starts with it
-    substring  70-79    the query occurs inside app or name
-    keyword    60-69    the query equals or starts a keyword (or a word of one)
-    fuzzy      44-59    a typo away: app or name shares at least half the query's (edge-padded)
-                        trigrams, and their difflib similarity is at least `FUZZY_THRESHOLD`
+    exact      90-100   the query is one of its names
+    prefix     80-90    a name starts with the query
+    word       70-80    a word of a name (split on spaces, `-`, `_`, `.`) starts with it
+    substring  60-70    the query is inside a name
+    keyword    50-60    a keyword, or a word of one, starts with it
+    fuzzy      40-50    a name is a typo away: within 1 edit for queries of 3-5 characters, 2
+                        for longer ones (restricted Damerau-Levenshtein: a swap of two
+                        neighbouring letters is one edit)
 
-Candidates that reach no tier are dropped. Ties are broken by name, then id, so results are stable.
+Within its band a candidate scores, in this order of weight:
+
+    +6     installed here and launchable (+3: installed, nothing starts it)
+    +1.5   on the preferred OS (the selector's `os`, else the server's own)
+    +1     x fit: how well the match fits, 0-1 (below)
+    +0.49  x popularity: the sources' signal, 0-1 (apt priority, a package family, a desktop
+           entry, a catalog's order)
+
+so installed and launchable programs come before merely installable ones, the server's OS
+before others, and only then do fit and popularity count. Ties go by name, then id.
+
+Fit: for prefix, word and keyword matches it weighs what follows the query in the matched
+term. Nothing: 1. A boundary (anything but a letter: ``firefox-esr``, ``python3``):
+``0.75 + 0.25 x len(query)/len(term)``. More letters (``chroma``, ``vimix``):
+``0.25 + 0.25 x len(query)/len(term)``. So a whole-word prefix always beats a prefix that runs
+on inside a word, while between two of a kind popularity can outweigh length (``chrom`` finds
+``chromium`` before ``chroma``). A substring scores ``len(query)/len(term)``, an exact match 1,
+a typo 0.8 with one edit and 0.3 with two, 0.1 more when its letters are the name's, swapped
+(``crul`` is ``curl`` before ``crun``; one edit always beats two).
 
 `rank` scores every candidate: it is the definition, and the reference the tests hold the fast
 `jobhouse.index.CandidateIndex` to.
@@ -20,19 +40,38 @@ Candidates that reach no tier are dropped. Ties are broken by name, then id, so 
 
 from __future__ import annotations
 
-import heapq
-import math
+import enum
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from difflib import SequenceMatcher
 
-from jobhouse.catalog import Candidate
+from rapidfuzz.distance import OSA
 
-FUZZY_THRESHOLD = 0.75
-#: The share of the query's trigrams a fuzzy match must have.
-FUZZY_SHARED = 0.5
+from jobhouse.catalog import OS, Candidate, CandidateFilter
+
 _WORD_SEPARATORS = re.compile(r"[\s\-_.]+")
+INSTALLED_WEIGHT = 3.0
+OS_BONUS = 1.5
+FIT_WEIGHT = 1.0
+POPULARITY_WEIGHT = 0.49
+#: Edits a typo may have: none below 3 characters, 1 up to 5, then 2.
+FUZZY_MIN_LENGTH = 3
+FUZZY_TWO_EDITS_FROM = 6
+
+
+class Tier(enum.IntEnum):
+    """How a candidate matched; the value is the bottom of its band of scores."""
+
+    EXACT = 90
+    PREFIX = 80
+    WORD = 70
+    SUBSTRING = 60
+    KEYWORD = 50
+    FUZZY = 40
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +80,11 @@ class Match:
 
     candidate: Candidate
     score: float
-    reason: str
+    tier: Tier
+
+    @property
+    def reason(self) -> str:
+        return self.tier.label
 
 
 def fold(text: str) -> str:
@@ -53,14 +96,9 @@ def words(text: str) -> list[str]:
     return [w for w in _WORD_SEPARATORS.split(text) if w]
 
 
-def trigrams(text: str) -> set[str]:
-    """The three-letter runs of `text`."""
-    return {text[i : i + 3] for i in range(len(text) - 2)}
-
-
-def padded_trigrams(text: str) -> set[str]:
-    """Trigrams with the word's edges marked (as PostgreSQL's pg_trgm does): short words get some too."""
-    return trigrams(f"  {text} ")
+def names(candidate: Candidate) -> list[str]:
+    """The folded names a query is compared with: app, name, aliases."""
+    return list(dict.fromkeys(t for t in map(fold, (candidate.app, candidate.name, *candidate.aliases)) if t))
 
 
 def keyword_tokens(keywords: Iterable[str]) -> set[str]:
@@ -74,75 +112,80 @@ def keyword_tokens(keywords: Iterable[str]) -> set[str]:
     return tokens
 
 
+def edits_allowed(needle: str) -> int:
+    """How many edits a typo of this (folded) query may have."""
+    if len(needle) < FUZZY_MIN_LENGTH:
+        return 0
+    return 2 if len(needle) >= FUZZY_TWO_EDITS_FROM else 1
+
+
+def fit(needle: str, term: str) -> float:
+    """The quality of a prefix match of `needle` on `term`: what follows it weighs."""
+    if len(term) == len(needle):
+        return 1.0
+    tight = len(needle) / len(term)
+    return 0.25 + 0.25 * tight if term[len(needle)].isalpha() else 0.75 + 0.25 * tight
+
+
+def typo_fit(needle: str, term: str, edits: int) -> float:
+    """The quality of a typo: one edit always beats two, and letters swapped (the same letters as
+    the name) beat letters changed, so ``crul`` is ``curl`` before it is ``crun``."""
+    swapped = 0.1 if sorted(needle) == sorted(term) else 0.0
+    return (0.8 if edits == 1 else 0.3) + swapped
+
+
+def score(tier: Tier, quality: float, candidate: Candidate, prefer: OS) -> float:
+    """A candidate's score in its tier (see the module docstring); the index computes the same."""
+    return (
+        float(tier)
+        + INSTALLED_WEIGHT * candidate.availability
+        + (OS_BONUS if candidate.os == prefer else 0.0)
+        + FIT_WEIGHT * quality
+        + POPULARITY_WEIGHT * candidate.popularity
+    )
+
+
+def best_match(needle: str, candidate: Candidate) -> tuple[Tier, float] | None:
+    """The best tier `candidate` reaches for the (folded) query, and its quality there."""
+    terms = names(candidate)
+    if needle in terms:
+        return Tier.EXACT, 1.0
+    prefixed = [fit(needle, t) for t in terms if t.startswith(needle)]
+    if prefixed:
+        return Tier.PREFIX, max(prefixed)
+    worded = [fit(needle, w) for t in terms for w in words(t) if w.startswith(needle)]
+    if worded:
+        return Tier.WORD, max(worded)
+    inside = [len(needle) / len(t) for t in terms if needle in t]
+    if inside:
+        return Tier.SUBSTRING, max(inside)
+    tokens = [fit(needle, k) for k in keyword_tokens(candidate.keywords) if k.startswith(needle)]
+    if tokens:
+        return Tier.KEYWORD, max(tokens)
+    allowed = edits_allowed(needle)
+    typos = [typo_fit(needle, t, e) for t in terms if (e := OSA.distance(needle, t, score_cutoff=allowed)) <= allowed]
+    if allowed and typos:
+        return Tier.FUZZY, max(typos)
+    return None
+
+
 def order(match: Match) -> tuple[float, str, str]:
     return (-match.score, match.candidate.name.casefold(), match.candidate.id)
 
 
-def rank(candidates: Iterable[Candidate], query: str, limit: int) -> list[Match]:
-    """The best `limit` matches for `query`, best first; [] for a blank query or a non-positive limit."""
+def rank(
+    candidates: Iterable[Candidate], query: str, limit: int, where: CandidateFilter | None = None, prefer: OS = OS.LINUX
+) -> list[Match]:
+    """The best `limit` matches for `query` among the candidates `where` admits, best first."""
     needle = fold(query)
     if not needle or limit <= 0:
         return []
-    matcher = SequenceMatcher(None, "", needle)  # seq2 is the query, so difflib indexes it only once
-    grams = padded_trigrams(needle)
-    matches: list[Match] = []
+    matches = []
     for candidate in candidates:
-        app, name = fold(candidate.app), fold(candidate.name)
-        tier = direct_tier(needle, app, name) or keyword_tier(needle, candidate.keywords)
-        if tier is None and shares_enough(grams, app, name):
-            tier = fuzzy_tier(matcher, app, name)
-        if tier is not None:
-            matches.append(Match(candidate, tier[1], tier[0]))
-    return heapq.nsmallest(limit, matches, key=order)
-
-
-def _tightness(needle: str, target: str) -> float:
-    """How much of `target` the matched `needle` covers, in (0, 1]."""
-    return len(needle) / len(target)
-
-
-def direct_tier(needle: str, app: str, name: str) -> tuple[str, float] | None:
-    """The exact, prefix, word or substring tier against (folded) app and name, or None."""
-    if needle in (app, name):
-        return ("exact", 100.0)
-    prefixed = [t for t in (app, name) if t.startswith(needle)]
-    if prefixed:
-        return ("prefix", 90.0 + 9.0 * _tightness(needle, min(prefixed, key=len)))
-    if needle not in app and needle not in name:
-        return None  # every word or prefix match is also a substring match, so none of those either
-    found = [w for t in (app, name) for w in words(t) if w.startswith(needle)]
-    if found:
-        return ("word", 80.0 + 9.0 * _tightness(needle, min(found, key=len)))
-    inside = [t for t in (app, name) if needle in t]
-    return ("substring", 70.0 + 9.0 * _tightness(needle, min(inside, key=len)))
-
-
-def keyword_tier(needle: str, keywords: Iterable[str]) -> tuple[str, float] | None:
-    """The keyword tier: a keyword, or a word of one, that equals or starts with the query."""
-    best = min((t for t in keyword_tokens(keywords) if t.startswith(needle)), key=len, default=None)
-    if best is None:
-        return None
-    return ("keyword", 60.0 + 9.0 * _tightness(needle, best))
-
-
-def shares_enough(grams: set[str], app: str, name: str) -> bool:
-    """Whether app or name shares enough of the query's padded trigrams to be a fuzzy match at all."""
-    return len(grams & (padded_trigrams(app) | padded_trigrams(name))) >= fuzzy_share(grams)
-
-
-def fuzzy_share(grams: set[str]) -> int:
-    """How many of the query's padded trigrams a fuzzy match must share."""
-    return max(1, math.ceil(len(grams) * FUZZY_SHARED))
-
-
-def fuzzy_tier(matcher: SequenceMatcher[str], app: str, name: str) -> tuple[str, float] | None:
-    """The fuzzy tier: the best difflib ratio of app or name with the query, if above the threshold."""
-    best = 0.0
-    for target in (app, name) if app != name else (app,):
-        matcher.set_seq1(target)
-        if matcher.real_quick_ratio() < FUZZY_THRESHOLD or matcher.quick_ratio() < FUZZY_THRESHOLD:
+        if where is not None and not where.admits(candidate):
             continue
-        best = max(best, matcher.ratio())
-    if best < FUZZY_THRESHOLD:
-        return None
-    return ("fuzzy", 59.0 * best)
+        found = best_match(needle, candidate)
+        if found is not None:
+            tier, quality = found
+            matches.append(Match(candidate, score(tier, quality, candidate, prefer), tier))
+    return sorted(matches, key=order)[:limit]

@@ -18,6 +18,7 @@ from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
 from jobhouse.registry import Registry
+from jobhouse.scanner import Scanner
 from jobhouse.search import Searcher
 from jobhouse.service import JobService
 from jobhouse.settings import Settings
@@ -62,9 +63,13 @@ class Runtime:
         )
         if sources is None:
             sources = configured_sources(
-                settings.sources, environ or os.environ, catalogs=settings.catalogs, apt_lists=settings.apt_lists
+                settings.sources,
+                environ or os.environ,
+                catalogs=settings.catalogs,
+                apt_lists=settings.apt_lists,
+                dpkg_dir=settings.dpkg_dir,
             )
-        self.searcher = Searcher(self.store, sources)
+        self.searcher = Searcher(self.store, sources, scanner=Scanner(self.store, workers=settings.scan_workers))
         self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
@@ -81,6 +86,7 @@ class Runtime:
     async def close(self) -> None:
         for kinds in self.operator_kinds:
             kinds.bind(None)
+        await self.searcher.close()
         await self.store.close()
 
     async def first_key(self) -> str | None:

@@ -74,6 +74,7 @@ async def serve(
                     task.cancel()
 
         background_tasks = [asyncio.create_task(runtime.run(stop, workers=workers and settings.concurrency > 0))]
+        await runtime.searcher.start()  # the scan workers, so that the first search's sync does not wait
         _on_signals(on_signal)
         try:
             await server.serve(sockets=[sock] if sock else None)

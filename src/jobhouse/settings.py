@@ -24,9 +24,11 @@ retain_failed                  JOBHOUSE_RETAIN_FAILED        2592000 s (30 days)
 retain_cancelled               JOBHOUSE_RETAIN_CANCELLED     604800 s (7 days)
 prune_interval                 JOBHOUSE_PRUNE_INTERVAL       60 s
 apps                           JOBHOUSE_APP (comma list)     none
-sources                        JOBHOUSE_SOURCES (comma list) path,desktop,apt,catalogs
+sources                        JOBHOUSE_SOURCES (comma list) path,desktop,dpkg,apt,catalogs
 catalogs                       JOBHOUSE_CATALOGS (comma)     the shipped well-known.yaml
 apt_lists                      JOBHOUSE_APT_LISTS            /var/lib/apt/lists
+dpkg_dir                       JOBHOUSE_DPKG_DIR             /var/lib/dpkg
+scan_workers                   JOBHOUSE_SCAN_WORKERS         2 (0: read sources on a thread)
 =============================  ============================  ================================
 """
 
@@ -69,6 +71,8 @@ class Settings:
     sources: tuple[str, ...] = BUILT_IN
     catalogs: tuple[str, ...] = (WELL_KNOWN,)
     apt_lists: str = "/var/lib/apt/lists"
+    dpkg_dir: str = "/var/lib/dpkg"
+    scan_workers: int = 2
     log_level: str = "info"
 
     @classmethod

@@ -131,20 +131,44 @@ SCHEMAS: dict[str, Schema] = {
     },
     "Candidate": {
         "type": "object",
-        "required": ["id", "app", "name", "version", "os", "kind", "source", "score"],
+        "description": "One application on one OS, merged from every source that knows it",
+        "required": [
+            "id",
+            "app",
+            "name",
+            "version",
+            "os",
+            "kind",
+            "source",
+            "sources",
+            "installed",
+            "score",
+            "match",
+            "launch",
+            "install",
+            "description",
+            "package",
+        ],
         "properties": {
-            "id": {"type": "string"},
+            "id": {"type": "string", "description": "`<os>:<app>`, stable across syncs"},
             "app": {"type": "string"},
             "name": {"type": "string"},
             "version": _nullable({"type": "string"}),
             "os": {"type": "string", "enum": ["linux", "macos", "windows"]},
             "kind": {"type": "string", "enum": ["gui", "cli"]},
-            "source": {"type": "string"},
+            "source": {"type": "string", "description": "The source that knows it best (first of `sources`)"},
+            "sources": {"type": "array", "items": {"type": "string"}},
+            "installed": {"type": "boolean"},
             "score": {"type": "number"},
-            "match": {"type": "string", "description": "Why it matched: exact, prefix, word, substring, ..."},
+            "match": {
+                "type": "string",
+                "enum": ["exact", "prefix", "word", "substring", "keyword", "fuzzy"],
+                "description": "The tier that matched",
+            },
             "launch": _nullable({"type": "string"}),
             "install": _nullable({"type": "string"}),
             "description": _nullable({"type": "string"}),
+            "package": _nullable({"type": "string", "description": "The Debian package it comes from"}),
         },
     },
     "SearchResponse": {
@@ -188,8 +212,8 @@ def _ok(status: int, schema: Schema, description: str) -> dict[str, Any]:
     return {str(status): {"description": description, "content": {"application/json": {"schema": schema}}}}
 
 
-def _body(schema_name: str) -> dict[str, Any]:
-    return {"required": True, "content": {"application/json": {"schema": _ref(schema_name)}}}
+def _body(schema_name: str, *, required: bool = True) -> dict[str, Any]:
+    return {"required": required, "content": {"application/json": {"schema": _ref(schema_name)}}}
 
 
 def _path_param(name: str, description: str) -> Schema:
@@ -289,6 +313,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 "Sync every source (one job)",
                 {**_ok(202, run_job, "The job"), **_errors(*_CREATES)},
                 parameters=[_IDEMPOTENCY],
+                requestBody=_body("SyncOptions", required=False),
             )
         },
         "/api/v1/run/sources/{source_id}/sync": {
@@ -296,6 +321,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 "Sync one source",
                 {**_ok(202, run_job, "The job"), **_errors(*_CREATES, 404)},
                 parameters=[_path_param("source_id", "The source's id"), _IDEMPOTENCY],
+                requestBody=_body("SyncOptions", required=False),
             )
         },
         "/api/jobs": {
@@ -374,6 +400,17 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
     selector = Selector.model_json_schema()
     selector["properties"]["source"] = _nullable({"type": "string", "enum": list(sources)})
     schemas["Selector"] = selector
+    schemas["SyncOptions"] = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "force": {
+                "type": "boolean",
+                "default": False,
+                "description": "Read the sources again even if their files did not change since the last sync",
+            }
+        },
+    }
     create = CreateJob.model_json_schema()
     create["properties"]["type"] = {"type": "string", "enum": list(kinds), "description": "A registered job type"}
     schemas["CreateJob"] = create

@@ -50,6 +50,17 @@ async def workspace(request: Request) -> str:
 
 async def json_body(request: Request) -> Any:
     """The parsed JSON body; over the size limit is 413, malformed is 400."""
+    return parse_json(await _body(request))
+
+
+async def optional_json_body(request: Request) -> Any:
+    """The parsed JSON body, or None when there is none."""
+    body = await _body(request)
+    return parse_json(body) if body.strip() else None
+
+
+async def _body(request: Request) -> bytes:
+    """The body, read up to the size limit (413 beyond it)."""
     limit = runtime(request).settings.max_body
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -61,7 +72,7 @@ async def json_body(request: Request) -> Any:
         if size > limit:
             raise PayloadTooLarge(f"Request body too large: the limit is {limit} bytes")
         chunks.append(chunk)
-    return parse_json(b"".join(chunks))
+    return b"".join(chunks)
 
 
 def idempotency(request: Request, body: Any = None) -> tuple[str | None, str]:

@@ -12,6 +12,7 @@ from jobhouse.api import params
 from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import run_job, source_view
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
+from jobhouse.errors import InvalidRequest
 
 PREFIX = "/api/v1/run"
 
@@ -57,15 +58,27 @@ async def list_sources(request: Request) -> Response:
     return json_response({"sources": [source_view(source, state) for source, state in states]})
 
 
+async def _sync_options(request: Request) -> dict[str, Any]:
+    """An optional body: ``{"force": true}`` reads sources again even if their files did not change."""
+    body = await params.optional_json_body(request)
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise InvalidRequest("Invalid sync options: the body must be a JSON object")
+    return body
+
+
 async def sync_source(request: Request) -> Response:
     workspace = await params.workspace(request)
     source = params.runtime(request).searcher.source(request.path_params["source_id"])
-    return await _submit(request, workspace, SYNC_KIND, {"source": source.id})
+    options = await _sync_options(request)
+    return await _submit(request, workspace, SYNC_KIND, {**options, "source": source.id}, options)
 
 
 async def sync_all_sources(request: Request) -> Response:
     workspace = await params.workspace(request)
-    return await _submit(request, workspace, SYNC_KIND)
+    options = await _sync_options(request)
+    return await _submit(request, workspace, SYNC_KIND, options, options)
 
 
 routes = [

@@ -1,10 +1,11 @@
 """Sources: catalogs of the applications a machine can run.
 
 A source knows one way of finding runnable applications: executables on `PATH`, XDG `.desktop`
-entries, Debian's package lists, operator catalog files. Scanning it is a blocking read that
-yields `Candidate`s (reporting how far it has come, if asked); the store keeps them and a search
-ranks them (see `jobhouse.index`). A source that finds nothing returns an empty list; one that
-cannot be read raises.
+entries, the Debian packages dpkg installed, Debian's package lists, operator catalog files.
+Scanning it is a blocking read that yields `Entry`s (reporting how far it has come, if asked);
+the store keeps each source's entries, `jobhouse.merge` folds them into one candidate per
+application, and a search ranks those (see `jobhouse.index`). A source that finds nothing
+returns an empty list; one that cannot be read raises.
 
 `configured_sources` builds the sources a process uses from its settings: the one place where
 they are configured.
@@ -15,10 +16,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from jobhouse.catalog import Candidate, Progress
+from jobhouse.catalog import Entry, Progress
 from jobhouse.sources.apt import AptSource
 from jobhouse.sources.catalog_file import WELL_KNOWN, CatalogFileError, CatalogSource
 from jobhouse.sources.desktop import DesktopSource
+from jobhouse.sources.dpkg import DpkgSource
+from jobhouse.sources.packages import PackageListError
 from jobhouse.sources.path import PathSource
 
 __all__ = [
@@ -28,6 +31,8 @@ __all__ = [
     "CatalogFileError",
     "CatalogSource",
     "DesktopSource",
+    "DpkgSource",
+    "PackageListError",
     "PathSource",
     "Source",
     "SourceError",
@@ -36,7 +41,7 @@ __all__ = [
 ]
 
 #: The source names a configuration may list; "catalogs" stands for every catalog file.
-BUILT_IN = ("path", "desktop", "apt", "catalogs")
+BUILT_IN = ("path", "desktop", "dpkg", "apt", "catalogs")
 
 
 class SourceError(Exception):
@@ -52,8 +57,13 @@ class Source(Protocol):
     @property
     def title(self) -> str: ...
 
-    def scan(self, progress: Progress | None = None) -> list[Candidate]:
+    def scan(self, progress: Progress | None = None) -> list[Entry]:
         """Read the catalog now (blocking), telling `progress` how far it has come; raise if it can't."""
+        ...
+
+    def fingerprint(self) -> str | None:
+        """A cheap signature of what `scan` reads (file sizes, times, inodes): while it stays the
+        same, so do the entries. None if there is no such signature."""
         ...
 
 
@@ -63,6 +73,7 @@ def configured_sources(
     *,
     catalogs: Sequence[str] = (WELL_KNOWN,),
     apt_lists: str = "/var/lib/apt/lists",
+    dpkg_dir: str = "/var/lib/dpkg",
 ) -> list[Source]:
     """The sources named (from `BUILT_IN`), in order, located through `environ` and the settings."""
     unknown = set(names) - set(BUILT_IN)
@@ -74,10 +85,16 @@ def configured_sources(
             sources.append(PathSource.from_environ(environ))
         elif name == "desktop":
             sources.append(DesktopSource.from_environ(environ))
+        elif name == "dpkg":
+            sources.append(DpkgSource(dpkg_dir))
         elif name == "apt":
             sources.append(AptSource(apt_lists))
         else:
-            sources.extend(CatalogSource(path) for path in catalogs)
+            for path in catalogs:
+                catalog = CatalogSource(path)
+                if catalog.id in BUILT_IN:
+                    raise ValueError(f"catalog {path}: may not be named like a built-in source ({catalog.id})")
+                sources.append(catalog)
     ids = [source.id for source in sources]
     if len(set(ids)) != len(ids):
         raise ValueError(f"two sources share an id: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")

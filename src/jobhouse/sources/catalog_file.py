@@ -13,7 +13,8 @@ A catalog file holds a list of applications::
         description: Apple's browser # optional
         keywords: [browser, web]     # optional: more words a search finds it by
 
-Each file is a source of its own, named after the file (``well-known.yaml`` is source
+The order of a file is its popularity signal: list the best-known applications first. Each file
+is a source of its own, named after the file (``well-known.yaml`` is source
 ``well-known``). jobhouse ships one, `WELL_KNOWN`, with well-known applications for macOS and
 Windows, so searches for those systems find something out of the box.
 """
@@ -28,7 +29,8 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobhouse.catalog import OS, AppKind, Candidate, Progress
+from jobhouse.catalog import OS, AppKind, Entry, Progress
+from jobhouse.sources.signature import signature
 from jobhouse.validation import describe
 
 #: The catalog jobhouse ships: well-known applications for macOS and Windows.
@@ -69,27 +71,34 @@ class CatalogSource:
         self.id = self.path.stem
         self.title = f"Catalog {self.path.name}"
 
-    def scan(self, progress: Progress | None = None) -> list[Candidate]:
-        document = load(self.path)
-        candidates = {
-            f"{self.id}:{entry.os}:{entry.app}": Candidate(
-                id=f"{self.id}:{entry.os}:{entry.app}",
-                app=entry.app,
-                name=entry.name,
-                os=OS(entry.os),
-                kind=AppKind(entry.kind),
-                source=self.id,
-                version=entry.version,
-                launch=entry.launch,
-                install=entry.install,
-                description=entry.description,
-                keywords=tuple(entry.keywords),
+    def fingerprint(self) -> str | None:
+        return signature([self.path])
+
+    def scan(self, progress: Progress | None = None) -> list[Entry]:
+        apps = load(self.path).apps
+        entries: dict[str, Entry] = {}
+        for place, entry in enumerate(apps):
+            entry_id = f"{self.id}:{entry.os}:{entry.app}"
+            entries.setdefault(
+                entry_id,
+                Entry(
+                    source=self.id,
+                    id=entry_id,
+                    app=entry.app,
+                    name=entry.name,
+                    os=OS(entry.os),
+                    kind=AppKind(entry.kind),
+                    version=entry.version,
+                    launch=entry.launch,
+                    install=entry.install,
+                    description=entry.description,
+                    keywords=tuple(entry.keywords),
+                    popularity=round(1 - place / len(apps), 4),  # a catalog lists the best known first
+                ),
             )
-            for entry in document.apps
-        }
         if progress is not None:
             progress(1.0)
-        return sorted(candidates.values(), key=lambda c: c.id)
+        return sorted(entries.values(), key=lambda e: e.id)
 
 
 def load(path: Path) -> CatalogDocument:

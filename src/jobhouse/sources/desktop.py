@@ -17,9 +17,12 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 
-from jobhouse.catalog import OS, AppKind, Candidate, Progress
+from jobhouse.catalog import OS, AppKind, Entry, Progress
+from jobhouse.sources.signature import signature, tree
 
 _GROUP = "Desktop Entry"
+#: An application with a menu entry is one people use.
+DESKTOP_POPULARITY = 0.5
 _ESCAPE = re.compile(r"\\(.)")
 _ESCAPES = MappingProxyType({"s": " ", "n": "\n", "t": "\t", "r": "\r", "\\": "\\"})
 _FIELD_CODE = re.compile(r"%(%|[A-Za-z])")
@@ -47,16 +50,19 @@ class DesktopSource:
         data_dirs = [d for d in environ.get("XDG_DATA_DIRS", "").split(os.pathsep) if os.path.isabs(d)]
         return cls([data_home, *(data_dirs or ["/usr/local/share", "/usr/share"])])
 
-    def scan(self, progress: Progress | None = None) -> list[Candidate]:
+    def fingerprint(self) -> str | None:
+        return signature(d for data_dir in self.data_dirs for d in tree(Path(data_dir) / "applications"))
+
+    def scan(self, progress: Progress | None = None) -> list[Entry]:
         seen: set[str] = set()
-        found: list[Candidate] = []
+        found: list[Entry] = []
         for done, data_dir in enumerate(self.data_dirs, 1):
             for file_id, path in _desktop_files(Path(data_dir) / "applications"):
                 if file_id in seen:
                     continue
                 seen.add(file_id)  # even an entry we skip shadows later ones with its ID
                 entry = _read_entry(path)
-                candidate = _candidate(file_id, path.name, entry) if entry is not None else None
+                candidate = _entry(file_id, path, entry) if entry is not None else None
                 if candidate is not None:
                     found.append(candidate)
             if progress is not None:
@@ -145,8 +151,8 @@ def _read_entry(path: Path) -> dict[str, str] | None:
         return None
 
 
-def _candidate(file_id: str, file_name: str, entry: Mapping[str, str]) -> Candidate | None:
-    """The candidate for a parsed entry, or None if it is not a visible application."""
+def _entry(file_id: str, path: Path, entry: Mapping[str, str]) -> Entry | None:
+    """The source's entry for a parsed desktop file, or None if it is not a visible application."""
     if entry.get("Type") != "Application" or _flag(entry, "NoDisplay") or _flag(entry, "Hidden"):
         return None
     name = unescape(entry.get("Name", "")).strip()
@@ -156,17 +162,20 @@ def _candidate(file_id: str, file_name: str, entry: Mapping[str, str]) -> Candid
     keywords = split_list(entry.get("Keywords", ""))
     if generic_name:
         keywords.append(generic_name)
-    return Candidate(
+    return Entry(
+        source="desktop",
         id=f"desktop:{file_id}",
-        app=app_name(file_id, file_name),
+        app=app_name(file_id, path.name),
         name=name,
         os=OS.LINUX,
         kind=AppKind.CLI if _flag(entry, "Terminal") else AppKind.GUI,
-        source="desktop",
         version=unescape(entry.get("X-AppImage-Version", "")).strip() or None,
         launch=command_line(entry.get("Exec", "")) or None,
         description=unescape(entry.get("Comment", "")).strip() or generic_name or None,
         keywords=tuple(keywords),
+        installed=True,
+        popularity=DESKTOP_POPULARITY,
+        files=(str(path),),
     )
 
 

@@ -1,5 +1,8 @@
 """The `PATH` source: every executable a shell on this machine could run by bare name.
 
+Each is installed and launchable (`launch` is its full path); its `files` are that path and, for
+a link, the file it resolves to, so the merge can find the package that installed it.
+
 Directories are searched in `PATH` order and, as in a shell, the first directory holding an executable
 of a given name wins; later ones with the same name are shadowed. A non-executable file does not shadow
 anything. Directories that are missing or unreadable are skipped, since stale `PATH` entries are common.
@@ -12,7 +15,8 @@ import stat
 import sys
 from collections.abc import Mapping, Sequence
 
-from jobhouse.catalog import OS, AppKind, Candidate, Progress
+from jobhouse.catalog import OS, AppKind, Entry, Progress
+from jobhouse.sources.signature import signature
 
 _ANY_EXECUTE_BIT = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -40,7 +44,10 @@ class PathSource:
         """The directories of `environ["PATH"]`, in order; empty entries are ignored."""
         return cls([d for d in environ.get("PATH", "").split(os.pathsep) if d])
 
-    def scan(self, progress: Progress | None = None) -> list[Candidate]:
+    def fingerprint(self) -> str | None:
+        return signature(self.dirs)
+
+    def scan(self, progress: Progress | None = None) -> list[Entry]:
         this_os = platform_os()
         found: dict[str, str] = {}
         for done, directory in enumerate(self.dirs, 1):
@@ -49,18 +56,25 @@ class PathSource:
             if progress is not None:
                 progress(done / len(self.dirs))
         return [
-            Candidate(
+            Entry(
+                source="path",
                 id=f"path:{name}",
                 app=name,
                 name=name,
                 os=this_os,
                 kind=AppKind.CLI,
-                source="path",
-                version=None,
                 launch=path,
+                installed=True,
+                files=_and_target(path),
             )
             for name, path in sorted(found.items())
         ]
+
+
+def _and_target(path: str) -> tuple[str, ...]:
+    """The path and, if it is a link, the file it resolves to (where its package put it)."""
+    target = os.path.realpath(path)
+    return (path,) if target == path else (path, target)
 
 
 def _executables(directory: str) -> list[tuple[str, str]]:

@@ -21,12 +21,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from jobhouse.catalog import Candidate, CandidateFilter, SourceState
+from jobhouse.catalog import Entry, SourceState
 from jobhouse.clock import Clock
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report
 from jobhouse.keys import ApiKey
 from jobhouse.maintenance import Service
+
+#: The columns of a stored `Entry` (after its source), in the order both backends use.
+ENTRY_COLUMNS = (
+    "id", "app", "name", "os", "kind", "version", "launch", "install", "description", "keywords", "installed",
+    "popularity", "files", "program",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,19 +87,21 @@ class KeyStore(Protocol):
 
 
 class Catalog(Protocol):
-    """The candidate index: what each source yielded at its last sync."""
+    """The candidate index: the entries each source yielded at its last sync."""
 
-    async def replace(self, source: str, candidates: Sequence[Candidate]) -> None:
-        """Swap a source's candidates for these, atomically, and record the sync."""
+    async def replace(self, source: str, entries: Sequence[Entry], fingerprint: str | None = None) -> int:
+        """Swap a source's entries for these, atomically, and record the sync: its generation moves
+        (the new one is returned) and its `fingerprint` (what the source's files looked like) is kept."""
 
     async def record_error(self, source: str, error: str) -> None: ...
 
     async def version(self) -> int:
-        """A number that changes whenever any source's candidates are replaced (0: never)."""
+        """A number that changes whenever any source's entries are replaced (0: never)."""
 
     async def states(self) -> dict[str, SourceState]: ...
 
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]: ...
+    async def entries(self, source: str) -> list[Entry]:
+        """A source's entries, by id."""
 
 
 class Store(Protocol):

@@ -1,15 +1,18 @@
-"""The candidate index (sources and their candidates) in the PostgreSQL store."""
+"""The candidate index (sources and their entries) in the PostgreSQL store."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
+from jobhouse.catalog import OS, AppKind, Entry, SourceState
+from jobhouse.store.base import ENTRY_COLUMNS
 from jobhouse.store.pg_codec import Jsonb
 
 if TYPE_CHECKING:
     from jobhouse.store.postgres import PostgresStore
+
+_COLUMNS = ", ".join(ENTRY_COLUMNS)
 
 
 class PgCatalog:
@@ -18,35 +21,40 @@ class PgCatalog:
     def __init__(self, store: PostgresStore) -> None:
         self._store = store
 
-    async def replace(self, source: str, candidates: Sequence[Candidate]) -> None:
+    async def replace(self, source: str, entries: Sequence[Entry], fingerprint: str | None = None) -> int:
         rows = [
             (
-                source, _text(c.id), _text(c.app), _text(c.name), c.os.value, c.kind.value, _text(c.version),
-                _text(c.launch), _text(c.install), _text(c.description), Jsonb(list(c.keywords)),
+                source, _text(e.id), _text(e.app), _text(e.name), e.os.value, e.kind.value, _text(e.version),
+                _text(e.launch), _text(e.install), _text(e.description), Jsonb(list(e.keywords)), e.installed,
+                e.popularity, Jsonb(list(e.files)), e.program,
             )
-            for c in candidates
+            for e in entries
         ]  # fmt: skip
+        t = self._store.t
         async with self._store.transaction() as conn:
-            await conn.execute(f"DELETE FROM {self._store.t('candidates')} WHERE source = %s", (source,))
+            await conn.execute(f"DELETE FROM {t('source_entries')} WHERE source = %s", (source,))
             async with (
                 conn.cursor() as cursor,
-                cursor.copy(
-                    f"COPY {self._store.t('candidates')} "
-                    "(source, id, app, name, os, kind, version, launch, install, description, keywords) FROM STDIN"
-                ) as copy,
+                cursor.copy(f"COPY {t('source_entries')} (source, {_COLUMNS}) FROM STDIN") as copy,
             ):
                 for row in rows:
                     await copy.write_row(row)
-            await conn.execute(
-                f"INSERT INTO {self._store.t('sources')} (id, synced_at, candidate_count, last_error, last_error_at) "
-                "VALUES (%s, %s, %s, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
-                "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
-                (source, self._store.clock.now(), len(rows)),
+            upserted = await conn.execute(
+                f"INSERT INTO {t('sources')} AS s (id, synced_at, candidate_count, last_error, last_error_at, "
+                "generation, fingerprint) VALUES (%s, %s, %s, NULL, NULL, 1, %s) ON CONFLICT (id) DO UPDATE SET "
+                "synced_at = excluded.synced_at, candidate_count = excluded.candidate_count, last_error = NULL, "
+                "last_error_at = NULL, generation = s.generation + 1, fingerprint = excluded.fingerprint "
+                "RETURNING generation",
+                (source, self._store.clock.now(), len(rows), fingerprint),
             )
+            generation = await upserted.fetchone()
             await conn.execute(
-                f"INSERT INTO {self._store.t('meta')} AS m (key, value) VALUES ('catalog_version', '1') "
+                f"INSERT INTO {t('meta')} AS m (key, value) VALUES ('catalog_version', '1') "
                 "ON CONFLICT (key) DO UPDATE SET value = (m.value::bigint + 1)::text"
             )
+        assert generation is not None
+        new: int = generation[0]
+        return new
 
     async def record_error(self, source: str, error: str) -> None:
         async with self._store.transaction() as conn:
@@ -68,36 +76,25 @@ class PgCatalog:
         async with self._store.transaction() as conn:
             rows = await (
                 await conn.execute(
-                    f"SELECT id, synced_at, candidate_count, last_error, last_error_at FROM {self._store.t('sources')}"
+                    "SELECT id, synced_at, candidate_count, last_error, last_error_at, generation, fingerprint "
+                    f"FROM {self._store.t('sources')}"
                 )
             ).fetchall()
         return {row[0]: SourceState(*row) for row in rows}
 
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]:
-        clauses: list[str] = ["TRUE"]
-        params: list[Any] = []
-        if where.os is not None:
-            clauses.append("os = %s")
-            params.append(where.os.value)
-        if where.kind is not None:
-            clauses.append("kind = %s")
-            params.append(where.kind.value)
-        if where.source is not None:
-            clauses.append("source = %s")
-            params.append(where.source)
-        if where.version_prefix is not None:
-            clauses.append("starts_with(version, %s)")
-            params.append(where.version_prefix)
-        sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, install, description, keywords "
-            f"FROM {self._store.t('candidates')} WHERE {' AND '.join(clauses)}"
-        )
+    async def entries(self, source: str) -> list[Entry]:
         async with self._store.transaction() as conn:
-            rows = await (await conn.execute(sql, params)).fetchall()
+            rows = await (
+                await conn.execute(
+                    f"SELECT {_COLUMNS} FROM {self._store.t('source_entries')} WHERE source = %s ORDER BY id",
+                    (source,),
+                )
+            ).fetchall()
         return [
-            Candidate(
-                id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                version=row[6], launch=row[7], install=row[8], description=row[9], keywords=tuple(row[10]),
+            Entry(
+                source=source, id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]),
+                version=row[5], launch=row[6], install=row[7], description=row[8], keywords=tuple(row[9]),
+                installed=row[10], popularity=row[11], files=tuple(row[12]), program=row[13],
             )
             for row in rows
         ]  # fmt: skip

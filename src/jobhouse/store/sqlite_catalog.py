@@ -1,4 +1,4 @@
-"""The candidate index (sources and their candidates) in the SQLite store."""
+"""The candidate index (sources and their entries) in the SQLite store."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter, SourceState
+from jobhouse.catalog import OS, AppKind, Entry, SourceState
 from jobhouse.clock import from_micros, to_micros
+from jobhouse.store.base import ENTRY_COLUMNS
 
 if TYPE_CHECKING:
     from jobhouse.store.sqlite import SqliteStore
+
+_COLUMNS = ", ".join(ENTRY_COLUMNS)
+_SELECT = f"SELECT {_COLUMNS} FROM source_entries WHERE source = ? ORDER BY id"
 
 
 class SqliteCatalog:
@@ -21,21 +25,22 @@ class SqliteCatalog:
     def __init__(self, store: SqliteStore) -> None:
         self._store = store
 
-    async def replace(self, source: str, candidates: Sequence[Candidate]) -> None:
+    async def replace(self, source: str, entries: Sequence[Entry], fingerprint: str | None = None) -> int:
         n = to_micros(self._store.clock.now())
         rows = [
             (
-                source, c.id, c.app, c.name, c.os.value, c.kind.value, c.version, c.launch, c.install,
-                c.description, dumps(list(c.keywords)),
+                source, e.id, e.app, e.name, e.os.value, e.kind.value, e.version, e.launch, e.install,
+                e.description, dumps(list(e.keywords)), int(e.installed), e.popularity, dumps(list(e.files)),
+                int(e.program),
             )
-            for c in candidates
+            for e in entries
         ]  # fmt: skip
 
-        def run(conn: sqlite3.Connection) -> None:
-            conn.execute("DELETE FROM candidates WHERE source = ?", (source,))
+        def run(conn: sqlite3.Connection) -> int:
+            conn.execute("DELETE FROM source_entries WHERE source = ?", (source,))
             conn.executemany(
-                "INSERT OR REPLACE INTO candidates (source, id, app, name, os, kind, version, launch, install, "
-                "description, keywords) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO source_entries (source, {_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
             conn.execute(
@@ -43,13 +48,16 @@ class SqliteCatalog:
                 "DO UPDATE SET value = CAST(value AS INTEGER) + 1"
             )
             conn.execute(
-                "INSERT INTO sources (id, synced_at, candidate_count, last_error, last_error_at) "
-                "VALUES (?, ?, ?, NULL, NULL) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at, "
-                "candidate_count = excluded.candidate_count, last_error = NULL, last_error_at = NULL",
-                (source, n, len(rows)),
+                "INSERT INTO sources (id, synced_at, candidate_count, last_error, last_error_at, generation, "
+                "fingerprint) VALUES (?, ?, ?, NULL, NULL, 1, ?) ON CONFLICT (id) DO UPDATE SET "
+                "synced_at = excluded.synced_at, candidate_count = excluded.candidate_count, last_error = NULL, "
+                "last_error_at = NULL, generation = sources.generation + 1, fingerprint = excluded.fingerprint",
+                (source, n, len(rows), fingerprint),
             )
+            generation: int = conn.execute("SELECT generation FROM sources WHERE id = ?", (source,)).fetchone()[0]
+            return generation
 
-        await self._store.engine.write(run)
+        return await self._store.engine.write(run)
 
     async def record_error(self, source: str, error: str) -> None:
         n = to_micros(self._store.clock.now())
@@ -74,40 +82,25 @@ class SqliteCatalog:
     async def states(self) -> dict[str, SourceState]:
         def run(conn: sqlite3.Connection) -> dict[str, SourceState]:
             return {
-                row[0]: SourceState(row[0], _ts(row[1]), row[2], row[3], _ts(row[4]))
-                for row in conn.execute("SELECT id, synced_at, candidate_count, last_error, last_error_at FROM sources")
+                row[0]: SourceState(row[0], _ts(row[1]), row[2], row[3], _ts(row[4]), row[5], row[6])
+                for row in conn.execute(
+                    "SELECT id, synced_at, candidate_count, last_error, last_error_at, generation, fingerprint "
+                    "FROM sources"
+                )
             }
 
         return await self._store.engine.read(run)
 
-    async def candidates(self, where: CandidateFilter) -> list[Candidate]:
-        clauses: list[str] = ["1 = 1"]
-        params: list[Any] = []
-        if where.os is not None:
-            clauses.append("os = ?")
-            params.append(where.os.value)
-        if where.kind is not None:
-            clauses.append("kind = ?")
-            params.append(where.kind.value)
-        if where.source is not None:
-            clauses.append("source = ?")
-            params.append(where.source)
-        if where.version_prefix is not None:
-            clauses.append("substr(version, 1, ?) = ?")
-            params.extend([len(where.version_prefix), where.version_prefix])
-        sql = (
-            "SELECT id, app, name, os, kind, source, version, launch, install, description, keywords "
-            f"FROM candidates WHERE {' AND '.join(clauses)}"
-        )
-
-        def run(conn: sqlite3.Connection) -> list[Candidate]:
+    async def entries(self, source: str) -> list[Entry]:
+        def run(conn: sqlite3.Connection) -> list[Entry]:
             return [
-                Candidate(
-                    id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]), source=row[5],
-                    version=row[6], launch=row[7], install=row[8], description=row[9],
-                    keywords=tuple(orjson.loads(row[10])),
+                Entry(
+                    source=source, id=row[0], app=row[1], name=row[2], os=OS(row[3]), kind=AppKind(row[4]),
+                    version=row[5], launch=row[6], install=row[7], description=row[8],
+                    keywords=tuple(orjson.loads(row[9])), installed=bool(row[10]), popularity=row[11],
+                    files=tuple(orjson.loads(row[12])), program=bool(row[13]),
                 )
-                for row in conn.execute(sql, params)
+                for row in conn.execute(_SELECT, (source,))
             ]  # fmt: skip
 
         return await self._store.engine.read(run)
