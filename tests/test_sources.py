@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from jobhouse.catalog import OS, AppKind, Entry
+from jobhouse.errors import ConfigurationError
 from jobhouse.sources import DesktopSource, PathSource, Source, configured_sources, default_sources
 from jobhouse.sources.desktop import app_name, command_line, parse_desktop_entry, split_list
 from jobhouse.sources.path import platform_os
@@ -285,7 +286,7 @@ def test_configured_sources_come_in_the_order_named(tmp_path: Path) -> None:
     assert [s.id for s in sources] == ["desktop", "path"]
     assert [[c.id for c in s.scan()] for s in sources] == [["desktop:htop.desktop"], ["path:htop"]]
     assert [s.id for s in default_sources(environ)] == ["path", "desktop", "dpkg", "apt", "well-known"]
-    with pytest.raises(ValueError, match="unknown source"):
+    with pytest.raises(ConfigurationError, match="unknown source"):
         configured_sources(["path", "ftp"], environ)
-    with pytest.raises(ValueError, match="named like a built-in source"):
+    with pytest.raises(ConfigurationError, match="named like a built-in source"):
         configured_sources(["catalogs"], environ, catalogs=[str(tmp_path / "apt.yaml")])

@@ -13,7 +13,7 @@ import pytest
 
 from jobhouse import JobContext, Registry
 from jobhouse.clock import ManualClock
-from jobhouse.errors import JobCancelled
+from jobhouse.errors import ConfigurationError, JobCancelled
 from jobhouse.job import Job, JobStatus, StepStatus
 from jobhouse.registry import Kind
 from jobhouse.retry import Backoff
@@ -352,11 +352,11 @@ def test_registry_refuses_bad_kinds() -> None:
         return None
 
     registry.add(Kind("a", handler, "A"))
-    with pytest.raises(ValueError, match="twice"):
+    with pytest.raises(ConfigurationError, match="twice"):
         registry.add(Kind("a", handler, "A"))
-    with pytest.raises(ValueError, match="max_attempts"):
+    with pytest.raises(ConfigurationError, match="max_attempts"):
         registry.add(Kind("b", handler, "B", max_attempts=0))
-    with pytest.raises(ValueError, match="unique"):
+    with pytest.raises(ConfigurationError, match="unique"):
         registry.kind("c", steps=[("x", "X"), ("x", "Y")])(handler)
 
 

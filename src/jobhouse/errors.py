@@ -1,96 +1,96 @@
-"""Every error jobhouse raises on purpose derives from `JobhouseError`.
+"""Every error jobhouse raises on purpose, in one tree::
 
-The tree::
+    JobhouseError                   the root: `except JobhouseError` catches all of jobhouse's errors
+    ├── InvalidRequest              a request that can never succeed as sent (400)
+    │   ├── InvalidSelector         a search selector that breaks the rules
+    │   └── UnknownKind             a job type nobody registered
+    ├── NotAuthenticated            no key, or a key that is wrong or revoked (401)
+    ├── NotFound                    (404)
+    │   ├── JobNotFound             no such job in the caller's workspace
+    │   └── SourceNotFound          no such candidate source
+    ├── JobAlreadyFinished          cancel of a job that completed or failed (409)
+    ├── PayloadTooLarge             a request body over the limit (413)
+    ├── IdempotencyConflict         an Idempotency-Key reused with another request (422)
+    ├── QuotaExceeded               too many queued jobs in one workspace (429, `retry_after`)
+    ├── StoreUnavailable            the store cannot be reached right now (503, `retry_after`)
+    ├── SourceError                 a candidate source could not be read
+    └── ConfigurationError          settings, kinds or sources that cannot work; raised at start-up
 
-    JobhouseError
-    ├── InvalidRequest            a request that can never succeed as sent
-    │   ├── InvalidSelector       a search selector that breaks the rules
-    │   └── UnknownKind           a job type nobody registered
-    ├── NotAuthenticated          no key, or a key that is wrong or revoked
-    ├── NotFound
-    │   ├── JobNotFound           no such job in the caller's workspace
-    │   └── SourceNotFound        no such candidate source
-    ├── JobAlreadyFinished        cancel of a job that completed or failed
-    ├── IdempotencyConflict       an Idempotency-Key reused with another body
-    ├── QuotaExceeded             too many queued jobs in one workspace
-    ├── PayloadTooLarge           a request body over the limit
-    ├── StoreUnavailable          the store cannot be reached right now
-    └── JobCancelled              raised inside a handler whose job was cancelled
+    JobCancelled (a BaseException)  raised inside a handler whose job was cancelled
 
-The docstring of each class is its default message. The HTTP layer maps classes to status
-codes in one place (`jobhouse.api.errors`); nothing here knows about HTTP.
+Each class's `message` is its default message (what a client reads when nothing more specific is
+said) and `error_code` the machine-readable code; both are plain attributes, so they survive
+``python -OO``. `JobCancelled` derives from `BaseException`, like `asyncio.CancelledError`, so an
+``except Exception:`` in a handler does not swallow the stop. The HTTP layer maps classes to
+status codes in one place (`jobhouse.api.errors`); nothing here knows about HTTP.
 """
 
 from __future__ import annotations
 
 
 class JobhouseError(Exception):
-    """Something went wrong in jobhouse."""
+    """The root of jobhouse's errors."""
 
+    message = "Something went wrong in jobhouse"
     error_code = "INTERNAL_ERROR"
 
     def __init__(self, message: str | None = None) -> None:
-        self.message = message or (self.__doc__ or self.error_code).strip()
+        self.message = message or type(self).message
         super().__init__(self.message)
 
 
 class InvalidRequest(JobhouseError):
-    """Invalid request"""
-
+    message = "Invalid request"
     error_code = "INVALID_REQUEST"
 
 
 class InvalidSelector(InvalidRequest):
-    """Invalid selector"""
-
+    message = "Invalid selector"
     error_code = "INVALID_SELECTOR"
 
 
 class UnknownKind(InvalidRequest):
-    """Unknown job type"""
-
+    message = "Unknown job type"
     error_code = "UNKNOWN_JOB_TYPE"
 
 
 class NotAuthenticated(JobhouseError):
-    """A valid API key is required"""
-
+    message = "A valid API key is required"
     error_code = "UNAUTHORIZED"
 
 
 class NotFound(JobhouseError):
-    """Not found"""
-
+    message = "Not found"
     error_code = "NOT_FOUND"
 
 
 class JobNotFound(NotFound):
-    """No job exists with the requested identifier"""
-
+    message = "No job exists with the requested identifier"
     error_code = "JOB_NOT_FOUND"
 
 
 class SourceNotFound(NotFound):
-    """No source exists with the requested identifier"""
-
+    message = "No source exists with the requested identifier"
     error_code = "SOURCE_NOT_FOUND"
 
 
 class JobAlreadyFinished(JobhouseError):
-    """The job has already finished and can no longer be cancelled"""
-
+    message = "The job has already finished and can no longer be cancelled"
     error_code = "JOB_ALREADY_FINISHED"
 
 
-class IdempotencyConflict(JobhouseError):
-    """This Idempotency-Key was already used with a different request body"""
+class PayloadTooLarge(JobhouseError):
+    message = "Request body too large"
+    error_code = "PAYLOAD_TOO_LARGE"
 
+
+class IdempotencyConflict(JobhouseError):
+    message = "This Idempotency-Key was already used with a different request body"
     error_code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class QuotaExceeded(JobhouseError):
-    """Too many queued jobs in this workspace"""
-
+    message = "Too many queued jobs in this workspace"
     error_code = "QUOTA_EXCEEDED"
 
     def __init__(self, message: str | None = None, retry_after: int = 5) -> None:
@@ -98,15 +98,8 @@ class QuotaExceeded(JobhouseError):
         self.retry_after = retry_after
 
 
-class PayloadTooLarge(JobhouseError):
-    """Request body too large"""
-
-    error_code = "PAYLOAD_TOO_LARGE"
-
-
 class StoreUnavailable(JobhouseError):
-    """Job queue unavailable"""
-
+    message = "Job queue unavailable"
     error_code = "STORE_UNAVAILABLE"
 
     def __init__(self, message: str | None = None, retry_after: int = 2) -> None:
@@ -114,7 +107,22 @@ class StoreUnavailable(JobhouseError):
         self.retry_after = retry_after
 
 
-class JobCancelled(JobhouseError):
-    """The job was cancelled"""
+class SourceError(JobhouseError):
+    message = "A candidate source could not be read"
+    error_code = "SOURCE_FAILED"
 
+
+class ConfigurationError(JobhouseError):
+    message = "Invalid configuration"
+    error_code = "INVALID_CONFIGURATION"
+
+
+class JobCancelled(BaseException):
+    """Raised inside a handler whose job was cancelled (or whose attempt was stopped)."""
+
+    message = "The job was cancelled"
     error_code = "JOB_CANCELLED"
+
+    def __init__(self, message: str | None = None) -> None:
+        self.message = message or type(self).message
+        super().__init__(self.message)

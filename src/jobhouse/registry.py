@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from jobhouse.errors import InvalidRequest, UnknownKind
+from jobhouse.errors import ConfigurationError, InvalidRequest, UnknownKind
 from jobhouse.ids import new_id
 from jobhouse.job import NewJob, Step
 from jobhouse.validation import check_clean, validate
@@ -125,15 +125,15 @@ class Registry:
     def add(self, kind: Kind) -> None:
         """Register a `Kind` built by hand (the decorator is the usual way)."""
         if not kind.name or len(kind.name) > _KIND_NAME_MAX:
-            raise ValueError(f"kind names are 1-{_KIND_NAME_MAX} characters: {kind.name!r}")
+            raise ConfigurationError(f"kind names are 1-{_KIND_NAME_MAX} characters: {kind.name!r}")
         if kind.name in self._kinds:
-            raise ValueError(f"kind {kind.name!r} is registered twice")
+            raise ConfigurationError(f"kind {kind.name!r} is registered twice")
         if kind.max_attempts < 1:
-            raise ValueError(f"kind {kind.name!r}: max_attempts must be at least 1")
+            raise ConfigurationError(f"kind {kind.name!r}: max_attempts must be at least 1")
         if kind.timeout is not None and kind.timeout <= 0:
-            raise ValueError(f"kind {kind.name!r}: timeout must be positive")
+            raise ConfigurationError(f"kind {kind.name!r}: timeout must be positive")
         if not callable(kind.steps) and len({s.id for s in kind.steps}) != len(kind.steps):
-            raise ValueError(f"kind {kind.name!r}: step ids must be unique")
+            raise ConfigurationError(f"kind {kind.name!r}: step ids must be unique")
         self._kinds[kind.name] = kind
 
     def merged(self, other: Registry) -> Registry:
@@ -223,7 +223,7 @@ class Registry:
             job: Job = await self._enqueuer(workspace=workspace, kind=kind, connection=connection, **fields)
             return job
         if connection is None:
-            raise RuntimeError(
+            raise ConfigurationError(
                 "this registry is not attached to a running jobhouse: pass connection= (PostgreSQL), or enqueue"
                 " from code started by `jobhouse serve` / `jobhouse worker` with --app"
             )

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 
 from jobhouse.builtin import builtin_kinds
 from jobhouse.clock import Clock
+from jobhouse.errors import ConfigurationError
 from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
@@ -37,10 +38,10 @@ def load_apps(specs: Sequence[str]) -> list[Registry]:
     for spec in specs:
         module_name, _, attribute = spec.partition(":")
         if not module_name or not attribute:
-            raise ValueError(f"--app takes module:attribute, e.g. myproject.jobs:jobs (got {spec!r})")
+            raise ConfigurationError(f"--app takes module:attribute, e.g. myproject.jobs:jobs (got {spec!r})")
         registry = getattr(importlib.import_module(module_name), attribute, None)
         if not isinstance(registry, Registry):
-            raise ValueError(f"{spec} is not a jobhouse Registry")
+            raise ConfigurationError(f"{spec} is not a jobhouse Registry")
         registries.append(registry)
     return registries
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from jobhouse.catalog import Entry, Progress
+from jobhouse.errors import ConfigurationError, SourceError
 from jobhouse.sources.apt import AptSource
 from jobhouse.sources.catalog_file import WELL_KNOWN, CatalogFileError, CatalogSource
 from jobhouse.sources.desktop import DesktopSource
@@ -42,10 +43,6 @@ __all__ = [
 
 #: The source names a configuration may list; "catalogs" stands for every catalog file.
 BUILT_IN = ("path", "desktop", "dpkg", "apt", "catalogs")
-
-
-class SourceError(Exception):
-    """A source could not be read (as opposed to being read and holding nothing)."""
 
 
 class Source(Protocol):
@@ -78,7 +75,7 @@ def configured_sources(
     """The sources named (from `BUILT_IN`), in order, located through `environ` and the settings."""
     unknown = set(names) - set(BUILT_IN)
     if unknown:
-        raise ValueError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILT_IN)}")
+        raise ConfigurationError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILT_IN)}")
     sources: list[Source] = []
     for name in names:
         if name == "path":
@@ -93,11 +90,11 @@ def configured_sources(
             for path in catalogs:
                 catalog = CatalogSource(path)
                 if catalog.id in BUILT_IN:
-                    raise ValueError(f"catalog {path}: may not be named like a built-in source ({catalog.id})")
+                    raise ConfigurationError(f"catalog {path}: may not be named like a built-in source ({catalog.id})")
                 sources.append(catalog)
     ids = [source.id for source in sources]
     if len(set(ids)) != len(ids):
-        raise ValueError(f"two sources share an id: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
+        raise ConfigurationError(f"two sources share an id: {', '.join(sorted({i for i in ids if ids.count(i) > 1}))}")
     return sources
 
 
