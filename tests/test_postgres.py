@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from jobhouse import JobContext, Registry
-from jobhouse.errors import InvalidRequest, StoreUnavailable
+from jobhouse.errors import ConfigurationError, InvalidRequest, StoreUnavailable
 from jobhouse.hub import Refresher
 from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
@@ -148,7 +148,7 @@ async def test_transactional_enqueue_follows_the_callers_transaction(pg_schema_u
         assert kept.status is JobStatus.QUEUED
         assert kept.input == {"n": 1}
         assert [j.id for j in (await store.list_jobs(JobQuery("ws"))).jobs] == [committed.id]
-        with pytest.raises(RuntimeError, match="connection="):
+        with pytest.raises(ConfigurationError, match="connection="):
             await jobs.enqueue("send-invoice", workspace="ws")
     finally:
         await store.close()
