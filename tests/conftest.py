@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
+import hypothesis
 import pytest
 
 from jobhouse.clock import ManualClock
@@ -13,7 +14,19 @@ from jobhouse.store.postgres import PostgresStore
 from jobhouse.store.sqlite import SqliteStore
 from tests import pg
 from tests.beacon import Beacon
+from tests.helpers import api_client
 from tests.servers import Machine, ServerProcess, running_server, standard_machine
+
+# Property tests: a quick look in the default run, the thorough one with the slow tests (-m slow).
+hypothesis.settings.register_profile("fast", max_examples=40, deadline=None)
+hypothesis.settings.register_profile("full", max_examples=500, deadline=None)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    selected = str(config.getoption("markexpr") or "")
+    thorough = "slow" in selected and "not slow" not in selected
+    hypothesis.settings.load_profile("full" if thorough else "fast")
+
 
 #: Every backend; tests that take `store` or `server` run once on each.
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -64,16 +77,17 @@ def server(
 
 @pytest.fixture(scope="session")
 def idle_server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
-    """A server with no workers: its jobs stay queued."""
+    """A server with no workers: its jobs stay queued. Its refresher looks only once a minute, so a
+    long-poll it answers at once was woken by the hub, not found by a refresh."""
     db = tmp_path_factory.mktemp("idle") / "jobhouse.db"
-    with running_server(db, machine, args=["--no-workers"]) as process:
+    with running_server(db, machine, args=["--no-workers"], env={"JOBHOUSE_REFRESH_INTERVAL": "60"}) as process:
         yield process
 
 
 @pytest.fixture
 async def idle_client(idle_server: ServerProcess) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {await idle_server.new_key()}"}
-    async with httpx.AsyncClient(base_url=idle_server.url, headers=headers, timeout=30) as http:
+    async with api_client(idle_server.url, headers) as http:
         yield http
 
 
@@ -86,7 +100,7 @@ async def key(server: ServerProcess) -> str:
 @pytest.fixture
 async def client(server: ServerProcess, key: str) -> AsyncIterator[httpx.AsyncClient]:
     headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=30) as http:
+    async with api_client(server.url, headers) as http:
         yield http
 
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+
+from tests.openapi_check import ResponseCheck
 
 #: Every /api route, as (method, path), with a well-formed id where the path takes one.
 API_ROUTES = [
@@ -63,3 +67,15 @@ async def create(client: httpx.AsyncClient, type: str, **fields: Any) -> dict[st
     assert response.status_code == 202, response.text
     job: dict[str, Any] = response.json()["job"]
     return job
+
+
+@contextlib.asynccontextmanager
+async def api_client(url: str, headers: dict[str, str], timeout: float = 30) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the jobhouse server at `url` whose every response must match the server's
+    /openapi.json (see tests/openapi_check.py): one that does not fails the test."""
+    check = ResponseCheck(url)
+    async with httpx.AsyncClient(
+        base_url=url, headers=headers, timeout=timeout, event_hooks={"response": [check]}
+    ) as http:
+        yield http
+    check.assert_clean()

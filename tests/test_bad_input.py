@@ -147,6 +147,26 @@ async def test_odd_unicode_round_trips(client: httpx.AsyncClient) -> None:
     assert [j["id"] for j in listed] == [job["id"]]
 
 
+async def test_integers_come_back_exactly_or_are_refused(client: httpx.AsyncClient) -> None:
+    exact = b'{"type": "echo", "metadata": {"max": 18446744073709551615, "min": -9223372036854775808, "f": 1.5}}'
+    response = await client.post("/api/jobs", content=exact, headers={"Content-Type": "application/json"})
+    assert response.status_code == 202, response.text
+    assert b'"max":18446744073709551615' in response.content  # not 1.8446744073709552e+19
+    assert b'"min":-9223372036854775808' in response.content
+    assert response.json()["job"]["metadata"] == {"max": 2**64 - 1, "min": -(2**63), "f": 1.5}
+
+    before = len((await client.get("/api/jobs")).json()["jobs"])
+    for body in (
+        b'{"type": "echo", "metadata": {"n": 18446744073709551616}}',
+        b'{"type": "echo", "input": {"n": -9223372036854775809}}',
+        b'{"type": "echo", "metadata": {"s": "\\ud800"}}',  # a lone surrogate, escaped
+    ):
+        refused = await client.post("/api/jobs", content=body, headers={"Content-Type": "application/json"})
+        message = assert_error(refused, 400, "INVALID_REQUEST")
+        assert "64 bits" in message or "surrogate" in message, message
+    assert len((await client.get("/api/jobs")).json()["jobs"]) == before  # nothing was stored
+
+
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [

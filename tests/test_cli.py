@@ -1,4 +1,4 @@
-"""The jobhouse command: keys, migrate, and the first-run key of serve."""
+"""The jobhouse command: keys, migrate, the first-run key of serve, and how settings are read and checked."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
+from pydantic import ValidationError
 
+from jobhouse.settings import Settings
 from tests.servers import REPO, running_server
 
 KEY = re.compile(r"^jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$")
@@ -105,3 +108,107 @@ def test_a_bad_app_is_a_clear_error(tmp_path: Path) -> None:
         assert result.returncode == 2
         assert "cannot start" in result.stderr
         assert "Traceback" not in result.stderr
+
+
+# -- settings: read from the environment and flags, checked before anything starts -------------
+
+
+def run(*args: str, env: dict[str, str], cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("JOBHOUSE_")}
+    return subprocess.run(
+        [sys.executable, "-m", "jobhouse", *args],
+        capture_output=True, text=True, cwd=cwd, env=environ | env, timeout=60,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (
+            ["serve", "--port", "70000"],
+            {},
+            "jobhouse: bad setting --port=70000: Input should be less than or equal to 65535",
+        ),
+        (
+            ["serve"],
+            {"JOBHOUSE_HEARTBEAT": "30"},
+            "jobhouse: bad setting JOBHOUSE_HEARTBEAT='30': must be less than lease",
+        ),
+        (
+            ["worker", "-c", "-1"],
+            {},
+            "jobhouse: bad setting --concurrency=-1: Input should be greater than or equal to 0",
+        ),
+        (["keys", "create", "-w", "acme"], {"JOBHOUSE_LEASE": "soon"}, "jobhouse: bad setting JOBHOUSE_LEASE='soon': "),
+        (
+            ["migrate"],
+            {"JOBHOUSE_LOG_LEVEL": "loud"},
+            "jobhouse: bad setting JOBHOUSE_LOG_LEVEL='loud': 'loud' is not one",
+        ),
+    ],
+)
+def test_a_bad_setting_stops_the_command_naming_its_variable_or_flag(
+    tmp_path: Path, args: list[str], env: dict[str, str], message: str
+) -> None:
+    db = tmp_path / "never.db"
+    result = run(*args, env={"JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", **env})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(message)
+    assert "Traceback" not in result.stderr
+    assert not db.exists()  # stopped before it opened the store
+
+
+def test_every_bad_setting_is_listed(tmp_path: Path) -> None:
+    env = {"JOBHOUSE_PORT": "http", "JOBHOUSE_POOL_SIZE": "0", "JOBHOUSE_SOURCES": "path,apt,web"}
+    result = run("serve", env={"JOBHOUSE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}", **env})
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "jobhouse: 3 bad settings:",
+        "  JOBHOUSE_PORT='http': Input should be a valid integer, unable to parse string as an integer",
+        "  JOBHOUSE_POOL_SIZE='0': Input should be greater than or equal to 1",
+        "  JOBHOUSE_SOURCES='path,apt,web': 'web' is not one of path, desktop, dpkg, apt, catalogs",
+    ]
+
+
+def test_a_dotenv_file_is_not_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("JOBHOUSE_PORT=not-a-port\nJOBHOUSE_DATABASE_URL=sqlite:///elsewhere.db\n")
+    db = tmp_path / "here.db"
+    result = run("migrate", env={"JOBHOUSE_DATABASE_URL": f"sqlite:///{db}"}, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert db.exists()
+    assert not (tmp_path / "elsewhere.db").exists()
+
+
+def test_from_env_reads_defaults_then_variables_then_flags() -> None:
+    environ = {
+        "JOBHOUSE_DATABASE_URL": "sqlite:///env.db",
+        "JOBHOUSE_PORT": "8001",
+        "JOBHOUSE_APP": "one:jobs, two:jobs,",
+        "JOBHOUSE_CATALOGS": "a.yaml,b.yaml",
+        "JOBHOUSE_LEASE": "",  # empty: unset
+        "JOBHOUSE_LOG_LEVEL": "WARNING",
+        "JOBHOUSE_DATABASE": "sqlite:///not-a-variable-of-ours.db",
+        "jobhouse_host": "0.0.0.0",  # names are matched exactly
+    }
+    settings = Settings.from_env(environ, port=8002, apps=(), database=None)
+    assert settings.database == "sqlite:///env.db"
+    assert settings.port == 8002  # the flag wins
+    assert settings.apps == ("one:jobs", "two:jobs")  # () and None mean "flag not given"
+    assert settings.catalogs == ("a.yaml", "b.yaml")
+    assert settings.lease == Settings().lease
+    assert settings.log_level == "warning"
+    assert settings.host == "127.0.0.1"
+    assert Settings.from_env(environ, apps=("three:jobs",)).apps == ("three:jobs",)
+
+
+def test_keywords_alone_make_settings_and_they_are_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBHOUSE_PORT", "9999")
+    settings = Settings(database="sqlite:///k.db", heartbeat=0.2, sources=("path",))
+    assert settings.port == 8000  # the environment is for from_env only
+    assert (settings.database, settings.heartbeat, settings.sources) == ("sqlite:///k.db", 0.2, ("path",))
+    with pytest.raises(ValidationError, match="frozen"):
+        settings.port = 1  # type: ignore[misc]
+    with pytest.raises(ValidationError, match=re.escape("heartbeat (40.0) must be less than lease (30.0)")):
+        Settings(heartbeat=40)
+    with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
+        Settings(prot=8001)

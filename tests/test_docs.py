@@ -2,7 +2,8 @@
 
 - ``docs/examples/thumbnails.py`` runs end to end on a real SQLite store, and every Python block
   in ``docs/kinds.md`` is that file or a verbatim excerpt of it;
-- every setting, environment variable and CLI option is in ``docs/configuration.md``;
+- every setting, environment variable and CLI option is in ``docs/configuration.md``, with the
+  default and the range the ``Settings`` model declares (and enforces);
 - every route, error code and status is in ``docs/api.md`` / ``docs/states.md``;
 - relative links between the pages lead to files and headings that exist.
 """
@@ -19,10 +20,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import annotated_types
 import pytest
 import typer
+from pydantic import ValidationError
 from starlette.routing import Route
 
+import jobhouse
 from jobhouse import Registry, errors
 from jobhouse.api import create_app
 from jobhouse.api import errors as api_errors
@@ -30,7 +34,8 @@ from jobhouse.cli import app as cli_app
 from jobhouse.errors import InvalidRequest, JobhouseError
 from jobhouse.job import JobStatus, StepStatus
 from jobhouse.runtime import Runtime
-from jobhouse.settings import Settings
+from jobhouse.settings import MAX_DURATION, Below, OneOf, Settings, SettingsError
+from jobhouse.sources import WELL_KNOWN
 from jobhouse.store.base import JobQuery
 
 REPO = Path(__file__).resolve().parent.parent
@@ -99,9 +104,9 @@ async def test_thumbnails_runs_end_to_end(example: ModuleType, running: Running,
     out = tmp_path / "out"
     service = running.runtime.service
 
-    job = await service.create(
-        "ws",
+    job = await running.runtime.queue.enqueue(
         "thumbnails",
+        workspace="ws",
         input={"images": [str(tmp_path / "wide.pgm"), str(tmp_path / "tiny.pgm")], "out_dir": str(out)},
     )
     assert job.input["size"] == 64  # the handler sees the model's normalized input
@@ -128,9 +133,9 @@ async def test_icon_set_plans_one_step_per_size(running: Running, tmp_path: Path
     (tmp_path / "logo.pgm").write_bytes(gradient(100, 100))
     service = running.runtime.service
 
-    job = await service.create(
-        "ws",
+    job = await running.runtime.queue.enqueue(
         "icon-set",
+        workspace="ws",
         input={"image": str(tmp_path / "logo.pgm"), "out_dir": str(tmp_path), "sizes": [8, 48]},
     )
     assert [(step.id, step.name) for step in job.steps] == [
@@ -150,7 +155,9 @@ async def test_a_failing_sync_handler_fails_the_job(running: Running, tmp_path: 
     (tmp_path / "note.pgm").write_text("not an image")
     service = running.runtime.service
 
-    job = await service.create("ws", "icon-set", input={"image": str(tmp_path / "note.pgm"), "out_dir": "x"})
+    job = await running.runtime.queue.enqueue(
+        "icon-set", workspace="ws", input={"image": str(tmp_path / "note.pgm"), "out_dir": "x"}
+    )
     done = await service.wait(job.id, "ws", 10)
 
     assert done.status is JobStatus.FAILED
@@ -174,18 +181,35 @@ async def test_a_failing_sync_handler_fails_the_job(running: Running, tmp_path: 
 )
 async def test_bad_input_makes_no_job(running: Running, kind: str, data: dict[str, Any]) -> None:
     with pytest.raises(InvalidRequest, match=f"^Invalid input for {kind}: "):
-        await running.runtime.service.create("ws", kind, input=data)
+        await running.runtime.queue.enqueue(kind, workspace="ws", input=data)
     page = await running.runtime.store.list_jobs(JobQuery(workspace="ws"))
     assert page.jobs == []
 
 
 async def test_enqueue_from_python(example: ModuleType, running: Running, tmp_path: Path) -> None:
     (tmp_path / "a.pgm").write_bytes(gradient(4, 4))
-
-    job_id = await example.queue_thumbnails("ws", [str(tmp_path / "a.pgm")], str(tmp_path))
+    queue = jobhouse.Queue(jobhouse.open_store(running.runtime.settings.database), example.jobs)
+    await queue.store.open(migrate=False)  # your own process's store, beside the running jobhouse's
+    try:
+        job_id = await example.queue_thumbnails(queue, "ws", [str(tmp_path / "a.pgm")], str(tmp_path))
+    finally:
+        await queue.store.close()
     done = await running.runtime.service.wait(job_id, "ws", 10)
 
     assert done.status is JobStatus.COMPLETED
+
+
+async def test_a_handler_enqueues_another_job(running: Running, tmp_path: Path) -> None:
+    (tmp_path / "a.pgm").write_bytes(gradient(4, 4))
+    gallery = await running.runtime.queue.enqueue(
+        "gallery", workspace="ws", input={"images": [str(tmp_path / "a.pgm")], "out_dir": str(tmp_path)}
+    )
+    done = await running.runtime.service.wait(gallery.id, "ws", 10)
+    assert done.status is JobStatus.COMPLETED, done.error
+
+    thumbnails = await running.runtime.service.wait(done.result["thumbnails_job"], "ws", 10)
+
+    assert (thumbnails.kind, thumbnails.workspace, thumbnails.status) == ("thumbnails", "ws", JobStatus.COMPLETED)
 
 
 # -- docs/kinds.md shows the example as it is ---------------------------------------------------
@@ -210,41 +234,130 @@ def test_every_python_block_in_kinds_md_is_an_excerpt_of_the_example() -> None:
 # -- reference pages list what the code has -----------------------------------------------------
 
 
-_SAMPLES: dict[str, str] = {"int": "7", "float": "7.5", "str": "sqlite:///elsewhere.db"}
+_SAMPLES: dict[Any, str] = {int: "7", float: "7.5", str: "sqlite:///elsewhere.db"}
+_FIELDS = Settings.model_fields
 
 
-def _sample(field: dataclasses.Field[Any]) -> str:
-    if field.name == "apps":
+def _sample(name: str) -> str:
+    """A valid value for setting `name`, other than its default, as an environment variable holds it."""
+    if name == "apps":
         return "one:jobs, two:jobs"
-    if field.name == "sources":
+    if name == "sources":
         return "path, apt"
-    if str(field.type) == "tuple[str, ...]":
-        return "one.yaml, two.yaml"
-    if field.name == "log_level":
+    if name == "log_level":
         return "debug"
-    return _SAMPLES[str(field.type)]
+    if _FIELDS[name].annotation == tuple[str, ...]:
+        return "one.yaml, two.yaml"
+    return _SAMPLES[_FIELDS[name].annotation]
 
 
 def test_configuration_md_lists_every_setting_and_its_variable() -> None:
     text = read("configuration.md")
     documented = {var for var in re.findall(r"\bJOBHOUSE_[A-Z_]+\b", text) if not var.startswith("JOBHOUSE_TEST_")}
-    fields = dataclasses.fields(Settings)
-    for field in fields:
-        assert f"`{field.name}`" in text, f"setting {field.name} is not in docs/configuration.md"
-        read_from = [var for var in documented if _changes(field, var)]
-        assert read_from, f"no variable in docs/configuration.md sets {field.name}"
-        assert f"`{read_from[0]}`" in text
+    for name in _FIELDS:
+        assert f"`{name}`" in text, f"setting {name} is not in docs/configuration.md"
+        read_from = [var for var in documented if _changes(name, var)]
+        assert read_from == [Settings.variable(name)], f"docs/configuration.md: {name} is set by {read_from}"
     for var in documented:
-        assert any(_changes(field, var) for field in fields), f"{var} is documented but sets nothing"
+        assert any(_changes(name, var) for name in _FIELDS), f"{var} is documented but sets nothing"
 
 
-def _changes(field: dataclasses.Field[Any], var: str) -> bool:
-    """Whether setting `var` to a sample value of `field`'s type changes `field`."""
+def _changes(name: str, var: str) -> bool:
+    """Whether setting `var` to a sample value of setting `name` changes `name`."""
     try:
-        settings = Settings.from_env({var: _sample(field)})
+        settings = Settings.from_env({var: _sample(name)})
     except ValueError:  # `var` is a number's variable; the sample is not a number
         return False
-    return bool(getattr(settings, field.name) != getattr(Settings(), field.name))
+    return bool(getattr(settings, name) != getattr(Settings(), name))
+
+
+def _settings_table() -> dict[str, dict[str, str]]:
+    """The rows of the settings table in docs/configuration.md, by setting, as {column: cell}."""
+    section = read("configuration.md").split("\n## Settings\n", 1)[1]
+    rows = section[section.index("\n| setting |") :].strip().split("\n\n", 1)[0].splitlines()
+    header = [cell.strip() for cell in rows[0].strip("|").split("|")]
+    table = {}
+    for row in rows[2:]:
+        cells = dict(zip(header, (cell.strip() for cell in row.strip("|").split("|")), strict=True))
+        table[cells["setting"].strip("`")] = cells
+    return table
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _default(name: str) -> str:
+    """The default of setting `name`, as the table shows it."""
+    value = _FIELDS[name].default
+    if value == (WELL_KNOWN,):
+        return f"the shipped `{Path(WELL_KNOWN).name}`"
+    if value == ():
+        return "none"
+    if isinstance(value, tuple):
+        return f"`{','.join(value)}`"
+    return f"`{_number(value) if isinstance(value, int | float) else value}`"
+
+
+def _range(name: str) -> str:
+    """The range of setting `name`, as the table shows it, from the field's declared constraints."""
+    bounds: dict[str, float] = {}
+    parts: list[str] = []
+    for rule in _FIELDS[name].metadata:
+        if isinstance(rule, annotated_types.Gt | annotated_types.Ge | annotated_types.Lt | annotated_types.Le):
+            op = type(rule).__name__.lower()
+            bounds[op] = getattr(rule, op)
+        elif isinstance(rule, annotated_types.MinLen):
+            assert rule.min_length == 1, "only 'not empty' is rendered"
+            parts.append("not empty")
+        elif isinstance(rule, Below):
+            parts.append(f"< `{rule.other}`")
+        elif isinstance(rule, OneOf):
+            each = "each one of" if _FIELDS[name].annotation == tuple[str, ...] else "one of"
+            parts.append(f"{each} {', '.join(f'`{choice}`' for choice in rule.choices)}")
+    if bounds.get("le") == MAX_DURATION:  # the cap every duration has, stated once above the table
+        del bounds["le"]
+    assert "lt" not in bounds
+    if "ge" in bounds and "le" in bounds:
+        parts.insert(0, f"{_number(bounds['ge'])}\N{EN DASH}{_number(bounds['le'])}")
+    else:
+        signs = {"gt": ">", "ge": "≥", "le": "≤"}
+        parts[:0] = [f"{signs[op]} {_number(value)}" for op, value in bounds.items()]
+    return ", ".join(parts) or "any"
+
+
+def test_configuration_md_gives_every_default_and_range() -> None:
+    text = read("configuration.md")
+    assert f"at most {_number(MAX_DURATION)} (ten years)" in text
+    table = _settings_table()
+    assert sorted(table) == sorted(_FIELDS), "the settings table has one row per setting"
+    for name, cells in table.items():
+        assert cells["environment variable"].startswith(f"`{Settings.variable(name)}`"), name
+        assert cells["default"] == _default(name), f"docs/configuration.md: default of {name}"
+        assert cells["range"] == _range(name), f"docs/configuration.md: range of {name}"
+
+
+@pytest.mark.parametrize("name", [name for name in _FIELDS if _range(name) != "any"])
+def test_each_documented_limit_is_enforced(name: str) -> None:
+    """Just past each documented bound, the setting is refused, naming its variable."""
+    outside: list[str] = []
+    for rule in _FIELDS[name].metadata:
+        if isinstance(rule, annotated_types.MinLen):  # an empty variable counts as unset
+            with pytest.raises(ValidationError, match=f"(?m)^{name}$"):
+                Settings(**{name: ""})
+        elif isinstance(rule, annotated_types.Gt):
+            outside.append(_number(rule.gt))
+        elif isinstance(rule, annotated_types.Ge):
+            outside.append(_number(rule.ge - 1))
+        elif isinstance(rule, annotated_types.Le):
+            outside.append(_number(rule.le + 1))
+        elif isinstance(rule, OneOf):
+            outside.append("nonsense")
+        elif isinstance(rule, Below):
+            outside.append(_number(Settings().lease))
+    for value in outside:
+        with pytest.raises(SettingsError, match=f"^bad setting {Settings.variable(name)}='{value}': "):
+            Settings.from_env({Settings.variable(name): value})
 
 
 def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
@@ -340,9 +453,10 @@ async def test_enqueue_in_your_own_transaction(example: ModuleType, pg_database:
         async with await psycopg.AsyncConnection.connect(store.conninfo) as conn:
             await conn.execute("CREATE TABLE orders (id integer PRIMARY KEY)")
             await conn.commit()
-            job_id = await example.queue_with_order(conn, "ws", 1, ["a.pgm"], str(tmp_path))
+            queue = jobhouse.Queue(store, example.jobs)
+            job_id = await example.queue_with_order(queue, conn, "ws", 1, ["a.pgm"], str(tmp_path))
             with pytest.raises(psycopg.errors.UniqueViolation):
-                await example.queue_with_order(conn, "ws", 1, ["b.pgm"], str(tmp_path))
+                await example.queue_with_order(queue, conn, "ws", 1, ["b.pgm"], str(tmp_path))
             orders = await (await conn.execute("SELECT id FROM orders")).fetchall()
             await conn.execute("DROP TABLE orders")
             await conn.commit()

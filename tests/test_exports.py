@@ -12,8 +12,10 @@ def test_the_public_names() -> None:
         "JobContext",
         "JobStatus",
         "JobhouseError",
+        "Queue",
         "Registry",
         "__version__",
+        "open_store",
     ]
     for name in jobhouse.__all__:
         assert getattr(jobhouse, name) is not None

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from jobhouse.errors import NotAuthenticated
 from jobhouse.hub import Hub, Refresher
 from jobhouse.ids import new_id
-from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
+from jobhouse.job import JobStatus, NewJob, Outcome, Report, Verdict
+from jobhouse.keys import authenticate, create_key
 from jobhouse.store.sqlite import SqliteStore
 
 
@@ -40,7 +42,7 @@ async def test_a_job_ended_by_another_process_wakes_a_waiter_here(
     with here.hub.watch_end(job.id) as ended:
         (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
         assert not ended.is_set()
-        await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])
+        await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, (), result=b"null")])
         await asyncio.wait_for(ended.wait(), 5)
     assert (await here.get(job.id)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
@@ -65,6 +67,38 @@ async def test_work_enqueued_by_another_process_wakes_idle_workers_here(
         work.clear()
         await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
         await asyncio.wait_for(work.wait(), 5)
+
+
+async def test_another_processs_heartbeats_and_reports_wake_nobody_here(
+    two_processes: tuple[SqliteStore, SqliteStore],
+) -> None:
+    here, there = two_processes
+    with here.hub.work_waiter() as work:
+        work.clear()
+        running, other = await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1) for _ in range(2)])
+        await asyncio.wait_for(work.wait(), 5)  # here has seen the enqueue
+    (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
+    with here.hub.work_waiter() as work, here.hub.watch_end(other.id) as ended:
+        work.clear()
+        await there.heartbeat("w", [claimed.ref], lease=30)
+        await there.report([Report(claimed.ref, 50, (), None)], lease=30)
+        await there.cancel(other.id)  # a signal that does reach us: once it has, so have the others
+        await asyncio.wait_for(ended.wait(), 5)
+        assert not work.is_set()  # nothing said that work was queued
+        await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+        await asyncio.wait_for(work.wait(), 5)
+    assert running.id != other.id
+
+
+async def test_a_revoked_key_is_refused_at_once_by_every_process(
+    two_processes: tuple[SqliteStore, SqliteStore],
+) -> None:
+    here, there = two_processes
+    key, record = await create_key(there, "ws")
+    assert await authenticate(here, key) == "ws"
+    await there.keys.revoke(record.id)
+    with pytest.raises(NotAuthenticated):
+        await authenticate(here, key)
 
 
 async def test_closing_the_hub_releases_every_long_poll() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import string
 
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from jobhouse.catalog import OS, AppKind, Candidate, CandidateFilter
@@ -60,7 +60,6 @@ def summary(matches: list[Match]) -> list[tuple[str, float, str]]:
 
 
 @given(candidates(), queries, st.integers(1, 12), filters, st.sampled_from(list(OS)))
-@settings(max_examples=400)
 def test_the_index_agrees_with_the_reference_ranking(
     items: list[Candidate], query: str, limit: int, where: CandidateFilter, prefer: OS
 ) -> None:

@@ -69,12 +69,18 @@ async def test_without_wait_or_with_zero_timeout_it_answers_at_once(idle_client:
 async def test_a_long_poll_on_a_job_cancelled_meanwhile_answers_cancelled(
     idle_client: httpx.AsyncClient,
 ) -> None:
+    # The idle server's refresher runs once a minute and the long-poll would wait two: only the
+    # hub's wake-up on the cancel can answer it within the 10 s this test allows.
     job = await create(idle_client, "echo")
-    poll = asyncio.create_task(idle_client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 30000}))
+    poll = asyncio.create_task(
+        idle_client.get(f"/api/jobs/{job['id']}", params={"wait": "done", "timeout_ms": 120000}, timeout=130)
+    )
+    while (await idle_client.get("/healthz")).json()["long_polls"] < 1:  # the poll waits on the hub now
+        assert not poll.done(), poll.result().text
     cancelled = await idle_client.post(f"/api/jobs/{job['id']}/cancel")
     assert cancelled.status_code == 200
 
-    answered = (await poll).json()["job"]
+    answered = (await asyncio.wait_for(poll, 10)).json()["job"]
     assert answered["status"] == "failed"
     assert answered["currentStep"] == "Cancelled"
 

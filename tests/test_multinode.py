@@ -82,7 +82,7 @@ async def test_a_cancel_sent_to_node_two_stops_a_handler_in_a_worker_process(
     assert final["status"] == "cancelled"
 
 
-async def test_2000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.AsyncClient], tmp_path: Path) -> None:
+async def test_1000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.AsyncClient], tmp_path: Path) -> None:
     log = tmp_path / "runs.log"
     log.touch()
     semaphore = asyncio.Semaphore(32)
@@ -92,7 +92,7 @@ async def test_2000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.
             job = await create(nodes[index % 2], "record", input={"log": str(log)})
             return str(job["id"])
 
-    ids = await asyncio.gather(*(make(i) for i in range(2000)))
+    ids = await asyncio.gather(*(make(i) for i in range(1000)))
 
     async def finished(job_id: str) -> dict[str, object]:
         async with semaphore:
@@ -107,4 +107,4 @@ async def test_2000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.
     assert Counter(job_id for job_id, *_ in runs) == Counter(ids)
     pids = Counter(pid for _, _, pid, *_ in runs)
     assert len(pids) == 2, pids
-    assert min(pids.values()) > 100, pids
+    assert min(pids.values()) > 50, pids

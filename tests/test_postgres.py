@@ -3,19 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 import pytest
+from psycopg import pq
 
 from jobhouse import JobContext, Registry
-from jobhouse.errors import ConfigurationError, InvalidRequest, StoreUnavailable
+from jobhouse.api import create_app
+from jobhouse.errors import InvalidRequest, NotAuthenticated, StoreUnavailable
 from jobhouse.hub import Refresher
 from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
+from jobhouse.keys import authenticate, create_key
+from jobhouse.queue import Queue
+from jobhouse.runtime import Runtime
+from jobhouse.settings import Settings
 from jobhouse.store.base import JobQuery
-from jobhouse.store.pg_listener import PgListener, notify_payloads
+from jobhouse.store.pg_listener import PgListener
 from jobhouse.store.postgres import PostgresStore, parse_url
 
 pytestmark = pytest.mark.postgres
@@ -134,22 +144,22 @@ async def test_transactional_enqueue_follows_the_callers_transaction(pg_schema_u
     async def send_invoice(ctx: JobContext) -> None:
         return None
 
+    # Your own code: a queue over a store it never opens, enqueueing on its own connection.
+    queue = Queue(PostgresStore(pg_schema_url), jobs)
     try:
         async with await psycopg.AsyncConnection.connect(store.conninfo) as conn:
             async with conn.transaction(force_rollback=True):
-                rolled_back = await jobs.enqueue("send-invoice", workspace="ws", connection=conn, schema=store.schema)
+                rolled_back = await queue.enqueue("send-invoice", workspace="ws", connection=conn)
             async with conn.transaction():
-                committed = await jobs.enqueue(
-                    "send-invoice", workspace="ws", input={"n": 1}, connection=conn, schema=store.schema
-                )
+                committed = await queue.enqueue("send-invoice", workspace="ws", input={"n": 1}, connection=conn)
         assert await store.get(rolled_back.id) is None
         kept = await store.get(committed.id)
         assert kept is not None
         assert kept.status is JobStatus.QUEUED
         assert kept.input == {"n": 1}
         assert [j.id for j in (await store.list_jobs(JobQuery("ws"))).jobs] == [committed.id]
-        with pytest.raises(ConfigurationError, match="connection="):
-            await jobs.enqueue("send-invoice", workspace="ws")
+        with pytest.raises(StoreUnavailable, match="not open"):
+            await queue.enqueue("send-invoice", workspace="ws")  # without a connection, the store must be open
     finally:
         await store.close()
 
@@ -174,13 +184,17 @@ def test_urls_name_a_schema() -> None:
         parse_url("postgresql://u@h/db?schema=Robert'); DROP TABLE")
 
 
-def test_notify_payloads_stay_under_the_limit() -> None:
-    ids = [new_id() for _ in range(1000)]
-    payloads = list(notify_payloads("d", ids))
-    assert len(payloads) > 1
-    assert all(len(p) < 8000 for p in payloads)
-    assert [i for p in payloads for i in p[2:].split(",")] == ids
-    assert list(notify_payloads("e")) == ["e"]
+async def test_hundreds_of_jobs_ending_in_one_statement_reach_every_node(pair: Pair) -> None:
+    here, there = pair
+    jobs = await here.enqueue([a_job() for _ in range(450)])  # more ids than fit in one NOTIFY payload
+    running = await here.claim("w", {"k"}, 450, lease=30)
+    events = {}
+    with contextlib.ExitStack() as watching:
+        for job in jobs:
+            events[job.id] = watching.enter_context(there.hub.watch_end(job.id))
+        outcomes = [Outcome(job.ref, Verdict.COMPLETED, 100, job.steps, result=b"1") for job in running]
+        assert all(await here.finish(outcomes))
+        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in events.values())), 15)
 
 
 async def test_the_embedded_server_fallback_works(tmp_path: object) -> None:
@@ -220,3 +234,52 @@ async def test_a_burst_of_jobs_refreshes_the_claim_plans_statistics(pg_schema_ur
         await store.close()
     assert row == (True,)
     assert "Sort" not in "\n".join(line for (line,) in plan)
+
+
+async def test_a_get_is_one_round_trip(pg_schema_url: str, tmp_path: Path) -> None:
+    """Counted on the wire: libpq traces every protocol message; each Sync (or simple Query) the
+    client sends ends a round trip. Reading a job with a known key: the key is cached, the read
+    commits by itself (no BEGIN, no COMMIT)."""
+    trace = (tmp_path / "trace.txt").open("w")
+
+    async def traced(conn: psycopg.AsyncConnection[Any]) -> None:
+        conn.pgconn.trace(trace.fileno())
+        conn.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS | pq.Trace.REGRESS_MODE)
+
+    runtime = Runtime(Settings(database=pg_schema_url, pool_size=1), registry=Registry(), sources=[])
+    assert isinstance(runtime.store, PostgresStore)
+    runtime.store.on_connect = traced
+    await runtime.open()
+    try:
+        key, _ = await create_key(runtime.store, "ws")
+        (job,) = await runtime.queue.enqueue_many([a_job()])
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://jobhouse") as http:
+            headers = {"X-API-Key": key}
+            assert (await http.get(f"/api/jobs/{job.id}", headers=headers)).status_code == 200  # caches the key
+            trace.flush()
+            before = (tmp_path / "trace.txt").read_text()
+            response = await http.get(f"/api/jobs/{job.id}", headers=headers)
+            trace.flush()
+            during = (tmp_path / "trace.txt").read_text()[len(before) :]
+    finally:
+        await runtime.close()
+        trace.close()
+    assert response.status_code == 200
+    sent = [line.split()[2] for line in during.splitlines() if line.startswith("F")]
+    assert 1 <= sum(message in ("Sync", "Query") for message in sent) <= 2, sent
+    assert "BEGIN" not in during
+
+
+async def test_a_key_revoked_on_one_node_is_refused_by_another_that_cached_it(pair: Pair) -> None:
+    here, there = pair
+    key, record = await create_key(there, "ws")
+    assert await authenticate(here, key) == "ws"  # cached here
+    forgotten = asyncio.Event()
+    here.hub.on_revoke(lambda ids: forgotten.set())
+
+    await there.keys.revoke(record.id)
+
+    await asyncio.wait_for(forgotten.wait(), 10)  # the NOTIFY reached this node
+    with pytest.raises(NotAuthenticated):
+        await authenticate(here, key)

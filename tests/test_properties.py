@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from starlette.requests import Request
 
@@ -58,7 +58,6 @@ SEARCHER = Searcher(SqliteStore(":memory:"), [_Source("path"), _Source("desktop"
 
 
 @given(st.dictionaries(selector_fields, likely_values, max_size=7) | json_values)
-@settings(max_examples=500)
 def test_a_selector_is_valid_or_a_clear_invalid_selector(data: Any) -> None:
     selector, error = attempt(lambda: SEARCHER.selector(data), InvalidSelector)
     if error is not None:
@@ -87,7 +86,6 @@ query_texts = st.text(max_size=12) | st.sampled_from(["0", "1", "50", "500", "50
 
 
 @given(st.dictionaries(st.sampled_from(["limit", "wait", "timeout_ms", "cursor", "competitorId", "type"]), query_texts))
-@settings(max_examples=500)
 def test_query_parameters_parse_or_fail_naming_themselves(query: dict[str, str]) -> None:
     r = request(query)
     for name, parse in (

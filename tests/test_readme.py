@@ -1,13 +1,16 @@
-"""The README's commands work as written: the run command, the tour, the kinds example."""
+"""The README's commands work as written: the run command, the tour (on a server started with
+``scripts/serve --port N``), the kinds example."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import subprocess
+import threading
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -15,9 +18,10 @@ from jobhouse.job import JobStatus
 from jobhouse.registry import Registry
 from jobhouse.runtime import Runtime
 from jobhouse.settings import Settings
-from tests.servers import REPO, start_server
+from tests.servers import FAST_SETTINGS, REPO, ServerProcess, database_url, free_port, running_server, wait_ready
 
 README = (REPO / "README.md").read_text()
+SERVE = REPO / "scripts" / "serve"
 
 
 def code_block(after_heading: str, language: str) -> str:
@@ -35,10 +39,9 @@ def test_the_first_lines_give_the_two_commands() -> None:
     assert "scripts/test" in ci
 
 
-def test_the_run_command_serves_and_prints_a_usable_key(tmp_path: Path) -> None:
+def test_the_run_command_serves_the_example_kinds_and_prints_a_usable_key(tmp_path: Path) -> None:
     db = tmp_path / "jobhouse.db"
-    server = start_server(db, command=[str(REPO / "scripts" / "serve")])
-    try:
+    with running_server(db, command=[str(SERVE)]) as server:  # no arguments; the port comes from JOBHOUSE_PORT
         keys = re.findall(r"jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", "".join(server.stdout))
         assert len(keys) >= 1
         response = httpx.get(server.url + "/api/jobs", headers={"Authorization": f"Bearer {keys[0]}"})
@@ -48,7 +51,15 @@ def test_the_run_command_serves_and_prints_a_usable_key(tmp_path: Path) -> None:
             headers={"X-API-Key": keys[0]},
             json={"type": "collect", "input": {"seconds_per_step": 0}},
         )
-        assert created.status_code == 202
+        assert created.status_code == 202, created.text
+
+
+def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path) -> None:
+    """`./scripts/serve --port N`: arguments must not cost the example kinds the tour uses."""
+    db = tmp_path / "jobhouse.db"
+    server = serve_script(db, "--port", str(other_port()))
+    try:
+        assert not server.url.endswith(":8000")
         tour = code_block("## A five-minute tour", "sh").replace("http://127.0.0.1:8000", server.url)
         result = subprocess.run(
             ["bash", "-euo", "pipefail", "-c", tour],
@@ -61,12 +72,43 @@ def test_the_run_command_serves_and_prints_a_usable_key(tmp_path: Path) -> None:
         assert result.returncode == 0, result.stderr
         outputs = _json_values(result.stdout)
         assert outputs[0] == {"status": "done", "best": "python3"}
-        assert outputs[1]["status"] in {"queued", "running"}
+        assert outputs[1]["status"] in {"queued", "running"}, outputs
         assert ["collect", "running"] in outputs or ["collect", "queued"] in outputs
         assert ["search-resolve", "completed"] in outputs
         assert outputs[-1] == {"success": True, "status": "failed", "currentStep": "Cancelled"}
     finally:
         server.stop()
+
+
+def other_port() -> int:
+    """A free port on loopback that is not the default one."""
+    while (port := free_port()) == Settings().port:
+        pass
+    return port
+
+
+def serve_script(db: Path, *args: str) -> ServerProcess:
+    """`scripts/serve ARGS` as a newcomer runs it: no JOBHOUSE_* variables but the store's (and
+    the test timings); the port must come from ARGS."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith("JOBHOUSE_")}
+    environ |= {**FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db)}
+    port = args[args.index("--port") + 1]
+    process = subprocess.Popen(
+        [str(SERVE), *args], cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    server = ServerProcess(f"http://127.0.0.1:{port}", database_url(db), process)
+    for stream, sink in ((process.stdout, server.stdout), (process.stderr, server.stderr)):
+        pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
+        pump.start()
+        server.pumps.append(pump)
+    wait_ready(server)
+    return server
+
+
+def _pump(stream: IO[str] | None, sink: list[str]) -> None:
+    assert stream is not None
+    with stream:
+        sink.extend(stream)
 
 
 def _json_values(text: str) -> list[Any]:
@@ -95,7 +137,7 @@ async def test_the_kinds_example_runs(tmp_path: Path) -> None:
     stop = asyncio.Event()
     workers = asyncio.create_task(runtime.run(stop, workers=True))
     try:
-        job = await runtime.service.create("ws", "resize")
+        job = await runtime.queue.enqueue("resize", workspace="ws")
         done = await runtime.service.wait(job.id, "ws", 10)
         assert done.status is JobStatus.COMPLETED
         assert done.result == {"resized": 12}

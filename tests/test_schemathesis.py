@@ -28,7 +28,7 @@ from tests.servers import Machine, ServerProcess, running_server
 pytestmark = pytest.mark.slow
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=True,

@@ -163,6 +163,8 @@ async def test_a_sync_that_fails_half_way_keeps_the_previous_index(
 async def test_an_apt_list_that_breaks_half_way_keeps_the_previous_index(
     searching: httpx.AsyncClient, catalog_machine: Machine
 ) -> None:
+    synced = await wait_done(searching, (await searching.post("/api/v1/run/sources/apt/sync")).json()["job_id"])
+    assert synced["status"] == "done"
     broken = catalog_machine.root / "apt-lists" / "zz.example_dists_stable-updates_main_binary-amd64_Packages.lz4"
     broken.write_bytes(b"this is not lz4 at all")
     try:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import orjson
 import pytest
 
+from jobhouse import codec
 from jobhouse.catalog import OS, AppKind, Entry
 from jobhouse.clock import ManualClock
 from jobhouse.errors import IdempotencyConflict, JobAlreadyFinished, JobNotFound, QuotaExceeded
@@ -26,7 +28,7 @@ from jobhouse.job import (
     Verdict,
 )
 from jobhouse.keys import ApiKey
-from jobhouse.store.base import Idempotency, JobQuery, Store
+from jobhouse.store.base import Idempotency, JobQuery, Rescued, Store
 
 STEPS = (Step("a", "Step A"), Step("b", "Step B"))
 
@@ -49,7 +51,7 @@ async def enqueue(store: Store, count: int = 1, **fields: object) -> list[Job]:
 
 def completed(job: Job, result: object = None) -> Outcome:
     steps = tuple(Step(s.id, s.name, StepStatus.COMPLETED) for s in job.steps)
-    return Outcome(job.ref, Verdict.COMPLETED, 100, steps, result=result, result_type="thing")
+    return Outcome(job.ref, Verdict.COMPLETED, 100, steps, result=codec.encode(result), result_type="thing")
 
 
 def failed(job: Job, verdict: Verdict = Verdict.FAILED, retry_at: object = None) -> Outcome:
@@ -242,13 +244,14 @@ async def test_many_outcomes_in_one_call(store: Store) -> None:
 
 async def test_cancel_ends_a_queued_job(store: Store, clock: ManualClock) -> None:
     (job,) = await enqueue(store)
-    cancelled = await store.cancel(job.id, "ws")
+    cancelled, changed = await store.cancel(job.id, "ws")
+    assert changed
     assert cancelled.status is JobStatus.CANCELLED
     assert cancelled.current_step == CANCELLED_STEP
     assert cancelled.completed_at == clock.now()
     assert await store.get(job.id) == cancelled
     assert await store.claim("w", {"k"}, 1, lease=30) == []
-    assert await store.cancel(job.id, "ws") == cancelled
+    assert await store.cancel(job.id, "ws") == (cancelled, False)
 
 
 async def test_cancel_beats_a_late_result(store: Store) -> None:
@@ -257,7 +260,7 @@ async def test_cancel_beats_a_late_result(store: Store) -> None:
     report = Report(job.ref, 50, (Step("a", "Step A", StepStatus.RUNNING), STEPS[1]), "Step A")
     await store.report([report], lease=30)
 
-    cancelled = await store.cancel(job.id)
+    cancelled, _ = await store.cancel(job.id)
 
     assert cancelled.steps[0].status is StepStatus.FAILED
     assert await store.finish([completed(job, "late")]) == [False]
@@ -305,7 +308,7 @@ async def test_the_rescuer_requeues_jobs_whose_lease_expired(store: Store, clock
     await store.heartbeat("w", [fresh.ref], lease=10)
     clock.advance(5)
 
-    assert await store.rescue() == [stale.id]
+    assert await store.rescue() == Rescued(requeued=[stale.id], failed=[])
 
     requeued = await store.get(stale.id)
     assert requeued is not None
@@ -315,7 +318,7 @@ async def test_the_rescuer_requeues_jobs_whose_lease_expired(store: Store, clock
     assert await store.finish([completed(stale)]) == [False]
     (again,) = await store.claim("w2", {"k"}, 1, lease=10)
     assert (again.id, again.attempt) == (stale.id, 2)
-    assert await store.rescue() == []
+    assert await store.rescue() == Rescued([], [])
 
 
 async def test_a_job_lost_on_its_last_attempt_fails(store: Store, clock: ManualClock) -> None:
@@ -323,7 +326,7 @@ async def test_a_job_lost_on_its_last_attempt_fails(store: Store, clock: ManualC
     (job,) = await store.claim("w", {"k"}, 1, lease=5)
     clock.advance(6)
 
-    assert await store.rescue() == [job.id]
+    assert await store.rescue() == Rescued(requeued=[], failed=[job.id])
 
     dead = await store.get(job.id)
     assert dead is not None
@@ -352,20 +355,42 @@ async def test_seen_reads_status_and_attempt(store: Store) -> None:
     }
 
 
-# -- the hub hears about every commit --------------------------------------------------------
+# -- values round-trip byte for byte ---------------------------------------------------------
+
+HOSTILE = [
+    "C:\\u0000dir",  # text that spells an escaped NUL: a backslash, a u, four zeros
+    "\\u0000",
+    "emoji \U0001f600 and \U0001f9d1\u200d\U0001f4bb joined",
+    "right-to-left \u202eevil\u202c and \u200f marks",
+    'quotes " and backslashes \\ and \n newlines \t tabs',
+    "\uffff \ufffd \u00e9 \u4e2d\u6587",
+    "x" * (1024 * 1024),  # a 1 MiB string
+]
 
 
-async def test_commits_wake_the_hub(store: Store) -> None:
-    with store.hub.work_waiter() as work:
-        work.clear()
-        (job,) = await enqueue(store)
-        assert work.is_set()
+@pytest.mark.parametrize("text", HOSTILE, ids=["nul-text", "bare-nul-text", "emoji", "rtl", "escapes", "bmp", "1MiB"])
+async def test_hostile_strings_round_trip_byte_for_byte(store: Store, text: str) -> None:
+    value = {"text": text, text[:50]: [text[:10], {"nested": text[:100]}], "big": 2**64 - 1, "small": -(2**63)}
+    (job,) = await enqueue(store, input=value, metadata=value)
     (running,) = await store.claim("w", {"k"}, 1, lease=30)
-    stopped = asyncio.Event()
-    with store.hub.watch_end(job.id) as ended, store.hub.running(running.ref, stopped.set):
-        await store.cancel(job.id)
-        assert ended.is_set()
-        assert stopped.is_set()
+    assert await store.finish([completed(running, value)]) == [True]
+
+    got = await store.get(job.id)
+
+    assert got is not None
+    for stored in (got.input, got.metadata, got.result):
+        assert stored == value  # every string equal, code point for code point
+        # and the same bytes, but for the order of an object's keys (PostgreSQL's jsonb keeps its own)
+        assert orjson.dumps(stored, option=orjson.OPT_SORT_KEYS) == orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+async def test_a_nul_in_a_result_is_cleaned_on_the_value_alike_on_every_store(store: Store) -> None:
+    (job,) = await enqueue(store)
+    (running,) = await store.claim("w", {"k"}, 1, lease=30)
+    await store.finish([completed(running, {"a\x00b": "c\x00d", "spelled": "\\u0000"})])
+    got = await store.get(job.id)
+    assert got is not None
+    assert got.result == {"a\ufffdb": "c\ufffdd", "spelled": "\\u0000"}
 
 
 # -- keys and first run ----------------------------------------------------------------------

@@ -15,6 +15,7 @@ from jobhouse import JobContext, Registry
 from jobhouse.clock import ManualClock
 from jobhouse.errors import ConfigurationError, JobCancelled
 from jobhouse.job import Job, JobStatus, StepStatus
+from jobhouse.queue import Queue
 from jobhouse.registry import Kind
 from jobhouse.retry import Backoff
 from jobhouse.service import JobService
@@ -47,8 +48,12 @@ class Harness:
     def event(self, name: str) -> asyncio.Event:
         return self.events.setdefault(name, asyncio.Event())
 
+    @property
+    def queue(self) -> Queue:
+        return Queue(self.store, self.registry)
+
     async def start(self, options: WorkerOptions | None = None) -> Worker:
-        self.worker = Worker(self.store, self.registry, options or self.options, name="test-worker")
+        self.worker = Worker(self.queue, options or self.options, name="test-worker")
         self.task = asyncio.create_task(self.worker.run(self.stop))
         return self.worker
 
@@ -58,10 +63,10 @@ class Harness:
             await asyncio.wait_for(self.task, 10)
 
     async def create(self, kind: str, **input: Any) -> Job:
-        return await JobService(self.store, self.registry).create("ws", kind, input=input)
+        return await self.queue.enqueue(kind, workspace="ws", input=input)
 
     async def finished(self, job: Job, timeout: float = 10) -> Job:
-        done = await JobService(self.store, self.registry).wait(job.id, "ws", timeout)
+        done = await JobService(self.queue).wait(job.id, "ws", timeout)
         assert done.is_terminal, done
         return done
 
@@ -141,6 +146,17 @@ async def harness(store: Store) -> AsyncIterator[Harness]:
         except JobCancelled:
             h.interrupted_threads.add(ctx.id)
             raise
+
+    @registry.kind("swallow", max_attempts=1, timeout=0.3)
+    def swallow(ctx: JobContext) -> str:
+        """A plain function whose loop catches every Exception: the stop gets through all the same."""
+        while True:
+            try:
+                sum(range(100))
+            except Exception:
+                h.runs["swallowed"] += 1
+            finally:
+                h.interrupted_threads.add(ctx.id)
 
     @registry.kind("quick", max_attempts=1)
     async def quick(ctx: JobContext) -> int:
@@ -241,7 +257,7 @@ async def test_cancel_interrupts_the_handler_where_it_waits(harness: Harness) ->
     job = await harness.create("hold")
     await harness.event(f"started {job.id}").wait()
 
-    await harness.store.cancel(job.id)
+    await harness.queue.cancel(job.id)
 
     await asyncio.wait_for(harness.event(f"interrupted {job.id}").wait(), 1)
     assert not harness.event(f"after {job.id}").is_set()
@@ -254,7 +270,7 @@ async def test_a_lost_lease_stops_the_handler_and_discards_its_result(harness: H
     await harness.event(f"started {job.id}").wait()
     clock.advance(11)
 
-    assert await harness.store.rescue() == [job.id]
+    assert await harness.queue.rescue() == [job.id]
 
     await asyncio.wait_for(harness.event(f"interrupted {job.id}").wait(), 1)
     requeued = await harness.store.get(job.id)
@@ -301,7 +317,7 @@ async def test_a_handler_that_ignores_its_cancel_is_abandoned_and_its_slot_reuse
     job = await harness.create("stubborn")
     await harness.event(f"started {job.id}").wait()
 
-    await harness.store.cancel(job.id)
+    await harness.queue.cancel(job.id)
 
     await harness.event(f"ignored {job.id}").wait()
     other = await harness.create("quick")
@@ -327,6 +343,18 @@ async def test_a_thread_past_its_timeout_is_interrupted_inside(harness: Harness)
     assert harness.interrupted_threads == {job.id}
     assert worker.abandoned == 0
     assert (await harness.finished(await harness.create("quick"))).status is JobStatus.COMPLETED
+
+
+async def test_except_exception_in_a_handler_does_not_swallow_its_stop(harness: Harness) -> None:
+    worker = await harness.start(_with(concurrency=1))
+    job = await harness.create("swallow")
+
+    done = await harness.finished(job)
+
+    assert done.error is not None
+    assert done.error.type == "timeout"
+    assert harness.runs["swallowed"] == 0  # JobCancelled is no Exception
+    assert worker.abandoned == 0  # it stopped when interrupted, within the grace period
 
 
 async def test_cancelling_the_worker_outright_hands_its_jobs_back(harness: Harness) -> None:

@@ -10,6 +10,7 @@ from bench.kinds import jobs
 from bench.procs import tool
 from bench.systems.base import JobFailed, PostgresMixin, System
 from jobhouse.job import JobStatus
+from jobhouse.queue import Queue
 from jobhouse.store import Store, open_store
 
 WORKSPACE = "bench"
@@ -20,10 +21,11 @@ class Jobhouse(System):
     package = "jobhouse"
     url: str
     _store: Store
+    _queue: Queue
 
     @property
     def bulk(self) -> str:
-        return f"`store.enqueue([...])`, {self.config.batch} jobs per call (one transaction)"
+        return f"`Queue.enqueue_many([...])`, {self.config.batch} jobs per call (one transaction)"
 
     @property
     def worker(self) -> str:
@@ -31,13 +33,14 @@ class Jobhouse(System):
 
     async def _open(self) -> None:
         self._store = open_store(self.url)
+        self._queue = Queue(self._store, jobs)
         await self._store.open()
 
     async def enqueue_batch(self, count: int) -> None:
-        await self._store.enqueue([jobs.new_job("noop", workspace=WORKSPACE) for _ in range(count)])
+        await self._queue.enqueue_many([self._queue.new_job("noop", workspace=WORKSPACE) for _ in range(count)])
 
     async def enqueue_one(self) -> str:
-        (job,) = await self._store.enqueue([jobs.new_job("noop", workspace=WORKSPACE)])
+        job = await self._queue.enqueue("noop", workspace=WORKSPACE)
         self.enqueued += 1
         return job.id
 

@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from jobhouse import JobContext, Registry
+from jobhouse import JobContext, Queue, Registry
 
 jobs = Registry()
 
@@ -155,13 +155,23 @@ def icon_set(ctx: JobContext) -> dict[str, Any]:
 # -- enqueueing from Python -------------------------------------------------------------------
 
 
-async def queue_thumbnails(workspace: str, images: list[str], out_dir: str) -> str:
-    """Queue a `thumbnails` job from code running inside jobhouse (a handler, say); its id."""
-    job = await jobs.enqueue("thumbnails", workspace=workspace, input={"images": images, "out_dir": out_dir})
+@jobs.kind("gallery", title="Making a gallery", steps=[("queue", "Queueing thumbnails")], max_attempts=1)
+async def gallery(ctx: JobContext) -> dict[str, str]:
+    """A handler that queues another job: `ctx.enqueue` puts it in this job's workspace."""
+    async with ctx.step("queue"):
+        job = await ctx.enqueue("thumbnails", input={"images": ctx.input["images"], "out_dir": ctx.input["out_dir"]})
+    return {"thumbnails_job": job.id}
+
+
+async def queue_thumbnails(queue: Queue, workspace: str, images: list[str], out_dir: str) -> str:
+    """Queue a `thumbnails` job from your own code, through a `Queue` over jobhouse's store; its id."""
+    job = await queue.enqueue("thumbnails", workspace=workspace, input={"images": images, "out_dir": out_dir})
     return job.id
 
 
-async def queue_with_order(conn: Any, workspace: str, order_id: int, images: list[str], out_dir: str) -> str:
+async def queue_with_order(
+    queue: Queue, conn: Any, workspace: str, order_id: int, images: list[str], out_dir: str
+) -> str:
     """Record an order and queue its thumbnails in one PostgreSQL transaction, on your own connection.
 
     `conn` is a psycopg async connection to the database jobhouse uses. If the transaction rolls
@@ -169,7 +179,7 @@ async def queue_with_order(conn: Any, workspace: str, order_id: int, images: lis
     """
     async with conn.transaction():
         await conn.execute("INSERT INTO orders (id) VALUES (%s)", (order_id,))
-        job = await jobs.enqueue(
+        job = await queue.enqueue(
             "thumbnails", workspace=workspace, input={"images": images, "out_dir": out_dir}, connection=conn
         )
     return str(job.id)

@@ -30,6 +30,7 @@ from typing import Any
 
 import orjson
 
+from jobhouse import codec
 from jobhouse.clock import Clock
 from jobhouse.context import JobContext
 from jobhouse.errors import JobCancelled
@@ -129,15 +130,15 @@ class AttemptRunner:
         except Exception as exc:
             return self._failed(attempt, Failure(str(exc) or type(exc).__name__, type(exc).__name__))
         try:
-            orjson.dumps(result)
-        except orjson.JSONEncodeError as exc:
+            encoded = codec.encode(result)
+        except (TypeError, orjson.JSONEncodeError) as exc:
             return self._failed(attempt, Failure(f"Result is not JSON-serializable: {exc}", "InvalidResult"))
         return Outcome(
             ref=attempt.job.ref,
             verdict=Verdict.COMPLETED,
             progress=100,
             steps=settle_steps(attempt.ctx.steps, StepStatus.COMPLETED),
-            result=result,
+            result=encoded,
             result_type=kind.result_type,
         )
 

@@ -17,7 +17,7 @@ from jobhouse.errors import JobhouseError
 from jobhouse.keys import create_key
 from jobhouse.runtime import Runtime
 from jobhouse.server import run, serve, work
-from jobhouse.settings import Settings
+from jobhouse.settings import Settings, SettingsError
 from jobhouse.store import open_store
 from jobhouse.store.base import Store
 
@@ -44,9 +44,10 @@ Concurrency = Annotated[
 
 
 def _settings(**overrides: object) -> Settings:
+    """The settings from the environment and these flags; a bad one stops the command (exit 2)."""
     try:
         settings = Settings.from_env(os.environ, **overrides)
-    except ValueError as exc:
+    except SettingsError as exc:
         _fail(str(exc))
     logging.basicConfig(
         level=settings.log_level.upper(),
@@ -147,7 +148,7 @@ def _runtime(settings: Settings) -> Runtime:
 def _with_store(database: str | None, action: Callable[[Store], Awaitable[None]], *, migrate: bool = True) -> None:
     try:
         settings = Settings.from_env(os.environ, database=database)
-    except ValueError as exc:
+    except SettingsError as exc:
         _fail(str(exc))
 
     async def main() -> None:

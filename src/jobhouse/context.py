@@ -14,10 +14,13 @@ import threading
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobhouse.errors import JobCancelled
 from jobhouse.job import Job, Report, Step, StepStatus, derived_progress, reset_steps
+
+if TYPE_CHECKING:
+    from jobhouse.queue import Queue
 
 
 class _Done:
@@ -36,10 +39,17 @@ _DONE = _Done()
 class JobContext:
     """Passed to every handler. Read `input`, `metadata`, `subject`; report with `step` and `progress`."""
 
-    def __init__(self, job: Job, push: Callable[[Report], Awaitable[None]], loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        job: Job,
+        push: Callable[[Report], Awaitable[None]],
+        loop: asyncio.AbstractEventLoop,
+        queue: Queue | None = None,
+    ) -> None:
         self.job = job
         self._push = push
         self._loop = loop
+        self._queue = queue
         self._loop_thread = threading.get_ident()
         self._steps: list[Step] = list(reset_steps(job.steps))
         self._current: str | None = None
@@ -117,6 +127,43 @@ class JobContext:
     @property
     def current_progress(self) -> int:
         return self._progress
+
+    # -- making more jobs --------------------------------------------------------------------
+
+    async def enqueue(
+        self,
+        kind: str,
+        *,
+        input: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        title: str | None = None,
+        workspace: str | None = None,
+    ) -> Job:
+        """Enqueue another job (in this job's workspace unless `workspace` says otherwise)."""
+        if self._queue is None:
+            raise RuntimeError("this context has no queue to enqueue on")
+        return await self._queue.enqueue(
+            kind, workspace=workspace or self.workspace, input=input, metadata=metadata, subject=subject, title=title
+        )
+
+    def enqueue_sync(
+        self,
+        kind: str,
+        *,
+        input: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        title: str | None = None,
+        workspace: str | None = None,
+    ) -> Job:
+        """`enqueue`, for a plain-function handler (running in a thread): returns once enqueued."""
+        if threading.get_ident() == self._loop_thread:
+            raise RuntimeError("enqueue_sync is for plain-function handlers; await ctx.enqueue(...) instead")
+        coroutine = self.enqueue(
+            kind, input=input, metadata=metadata, subject=subject, title=title, workspace=workspace
+        )
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
     # -- used by the worker ------------------------------------------------------------------
 

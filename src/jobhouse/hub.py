@@ -1,19 +1,20 @@
 """In-process fan-out of job events, and the refresher that catches other processes' changes.
 
-A store publishes to its `Hub` right after each commit, so in one process everything wakes at
-once: long-polls when their job ends, idle workers when work arrives, a running handler when
-its job is cancelled. Changes made by *other* processes reach the hub two ways: the store's
-own signal (SQLite's data version, PostgreSQL's LISTEN/NOTIFY) calls `external_change()`, and
-the `Refresher` also runs on a slow timer, so a lost signal costs latency, never correctness.
-Waiting costs nothing per waiter: no waiter polls, and the refresher reads every watched job
-in one query.
+`jobhouse.queue.Queue` publishes to the `Hub` right after each commit, so in one process
+everything wakes at once: long-polls when their job ends, idle workers when work arrives, a
+running handler when its job is cancelled. Changes made by *other* processes reach the hub
+through the store's own signal (SQLite's counters, PostgreSQL's LISTEN/NOTIFY), which calls
+`external_change` with what kind of change it was: queued work wakes idle workers at once, ended
+or stopped jobs wake the `Refresher`, which reads every watched job in one query. The refresher
+also runs on a slow timer, so a lost signal costs latency, never correctness. Waiting costs
+nothing per waiter: no waiter polls.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -22,6 +23,10 @@ from jobhouse.job import TERMINAL_STATUSES, AttemptRef, JobStatus
 
 StopCallback = Callable[[], None]
 log = logging.getLogger(__name__)
+
+#: The kinds of change other processes signal (`Hub.external_change`).
+WORK, ENDED, STOPPED, KEYS = "work", "ended", "stopped", "keys"
+SIGNALS = (WORK, ENDED, STOPPED, KEYS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +44,17 @@ class Hub:
         self._end_waiters: dict[str, set[asyncio.Event]] = {}
         self._running: dict[str, tuple[int, StopCallback]] = {}
         self._work_waiters: set[asyncio.Event] = set()
-        self._change_listeners: set[Callable[[str], None]] = set()
+        self._revoke_listeners: list[Callable[[Collection[str] | None], None]] = []
         self._refresh = asyncio.Event()
         self.closing = False
 
-    # -- publishing (stores, after commit) ---------------------------------------------------
+    # -- publishing (the queue, after commit; the store's signals) ----------------------------
 
     def ended(self, job_ids: Iterable[str]) -> None:
         """These jobs reached a terminal state: wake their long-polls."""
         for job_id in job_ids:
             for event in self._end_waiters.get(job_id, ()):
                 event.set()
-            self.changed(job_id)
 
     def stopped(self, job_ids: Iterable[str]) -> None:
         """These jobs must stop running here (cancelled, or the attempt is no longer ours)."""
@@ -64,14 +68,19 @@ class Hub:
         for event in self._work_waiters:
             event.set()
 
-    def changed(self, job_id: str) -> None:
-        """Any visible change to a job (progress, steps, status)."""
-        for listener in tuple(self._change_listeners):
-            listener(job_id)
+    def revoked(self, key_ids: Collection[str] | None = None) -> None:
+        """These API keys (None: any key) were revoked: forget what was cached of them."""
+        for listener in self._revoke_listeners:
+            listener(key_ids)
 
-    def external_change(self) -> None:
-        """Another process changed the store; the refresher will look."""
-        self._refresh.set()
+    def external_change(self, signals: Collection[str] = SIGNALS) -> None:
+        """Another process changed the store, in these ways (`SIGNALS`; all when not known)."""
+        if WORK in signals:
+            self.enqueued()
+        if ENDED in signals or STOPPED in signals:
+            self._refresh.set()
+        if KEYS in signals:
+            self.revoked(None)
 
     def close(self) -> None:
         """Shutting down: release every long-poll now."""
@@ -117,13 +126,9 @@ class Hub:
         finally:
             self._work_waiters.discard(event)
 
-    @contextmanager
-    def change_listener(self, listener: Callable[[str], None]) -> Iterator[None]:
-        self._change_listeners.add(listener)
-        try:
-            yield
-        finally:
-            self._change_listeners.discard(listener)
+    def on_revoke(self, listener: Callable[[Collection[str] | None], None]) -> None:
+        """Call `listener` with the key ids (None: any) whenever keys are revoked."""
+        self._revoke_listeners.append(listener)
 
     # -- the refresher's view ----------------------------------------------------------------
 
@@ -145,6 +150,10 @@ class Hub:
                 lost.append(job_id)
         self.stopped(lost)
 
+    def refresh_now(self) -> None:
+        """Ask the refresher to look (used when the store's signal may have been lost)."""
+        self._refresh.set()
+
     async def wait_refresh(self, timeout: float) -> None:
         await wait(self._refresh, timeout)
         self._refresh.clear()
@@ -153,16 +162,22 @@ class Hub:
 class Refresher:
     """Reads every watched job in one query whenever another process may have changed one.
 
-    Runs as a background service (`run(stop)`), woken by `Hub.external_change()` or every
-    `interval` seconds at the latest.
+    Runs as a background service (`run(stop)`), woken by the store's signals or every `interval`
+    seconds at the latest, and at most once every `gap` seconds: a burst of other processes'
+    commits costs one query, not one each.
     """
 
     def __init__(
-        self, hub: Hub, read: Callable[[set[str]], Awaitable[Mapping[str, Seen | None]]], interval: float
+        self,
+        hub: Hub,
+        read: Callable[[set[str]], Awaitable[Mapping[str, Seen | None]]],
+        interval: float,
+        gap: float = 0.005,
     ) -> None:
         self.hub = hub
         self.read = read
         self.interval = interval
+        self.gap = gap
 
     async def run(self, stop: asyncio.Event) -> None:
         waker = asyncio.create_task(_on_stop(stop, self.hub))
@@ -176,7 +191,6 @@ class Refresher:
             await self.hub.wait_refresh(self.interval)
             if stop.is_set():
                 return
-            self.hub.enqueued()
             watched = self.hub.watched()
             if watched:
                 try:
@@ -185,8 +199,9 @@ class Refresher:
                     log.warning("refresh failed: %s", exc)
                     continue
                 self.hub.apply(seen)
+            await wait(stop, self.gap)
 
 
 async def _on_stop(stop: asyncio.Event, hub: Hub) -> None:
     await stop.wait()
-    hub.external_change()
+    hub.refresh_now()

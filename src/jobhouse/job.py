@@ -204,7 +204,7 @@ class Outcome:
     verdict: Verdict
     progress: int
     steps: tuple[Step, ...]
-    result: Any = None
+    result: bytes | None = None  # the result, encoded once as JSON (`jobhouse.codec.encode`)
     result_type: str | None = None
     failure: Failure | None = None
     retry_at: datetime | None = None
@@ -228,28 +228,31 @@ def settle_steps(steps: Sequence[Step], status: StepStatus) -> tuple[Step, ...]:
     return tuple(replace(s, status=status) if s.status is StepStatus.RUNNING else s for s in steps)
 
 
-def cancelled(job: Job, workspace: str | None, now: datetime) -> Job | None:
-    """The job once cancelled at `now`, or None if it already was (cancel is idempotent).
+def cancelled(job: Job | None, workspace: str | None, now: datetime) -> tuple[Job, Failure | None]:
+    """The job once cancelled at `now` and the error that records it; ``(job, None)`` when it already
+    was cancelled (cancel is idempotent) and nothing is to be written.
 
-    Raises `JobNotFound` for another workspace's job and `JobAlreadyFinished` for a job that
-    completed or failed: the rules every store applies inside its cancel transaction.
+    Raises `JobNotFound` for no job or another workspace's job, and `JobAlreadyFinished` for a job
+    that completed or failed: the rules every store applies inside its cancel transaction.
     """
-    if workspace is not None and job.workspace != workspace:
+    if job is None or (workspace is not None and job.workspace != workspace):
         raise JobNotFound()
     if job.status is JobStatus.CANCELLED:
-        return None
-    if job.status in TERMINAL_STATUSES:
+        return job, None
+    if job.status not in ACTIVE_STATUSES:
         raise JobAlreadyFinished(f"Job {job.id} already {job.status.value}; it can no longer be cancelled")
-    return replace(
+    error = Failure("Job was cancelled", "cancelled", job.attempt or None, now)
+    ended = replace(
         job,
         status=JobStatus.CANCELLED,
         steps=settle_steps(job.steps, StepStatus.FAILED),
         current_step=CANCELLED_STEP,
-        error=Failure("Job was cancelled", "cancelled", job.attempt or None, now),
+        error=error,
         lease_expires_at=None,
         updated_at=now,
         completed_at=now,
     )
+    return ended, error
 
 
 def lost(job: Job, now: datetime) -> Outcome:

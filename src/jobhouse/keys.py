@@ -11,6 +11,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -18,7 +20,8 @@ from typing import TYPE_CHECKING
 from jobhouse.errors import InvalidRequest, NotAuthenticated
 
 if TYPE_CHECKING:
-    from jobhouse.store.base import Store
+    from jobhouse.hub import Hub
+    from jobhouse.store.base import KeyStore, Store
 
 _KEY_RE = re.compile(r"^jh_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
 _WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -70,3 +73,51 @@ async def authenticate(store: Store, key: str) -> str:
     if not hmac.compare_digest(expected, hash_key(key)) or record is None or record.revoked_at is not None:
         raise NotAuthenticated("Invalid or missing API key")
     return record.workspace
+
+
+class CachedKeys:
+    """A store's keys with the active ones remembered for `ttl` seconds, so most requests
+    authenticate without a trip to the store.
+
+    Used by the PostgreSQL store, where a read is a network round trip. A revocation anywhere
+    reaches every process's hub (a NOTIFY, within milliseconds), which makes the cache forget;
+    `ttl` bounds the time a lost notification could leave a revoked key working. Unknown and
+    revoked keys are never cached.
+    """
+
+    def __init__(self, keys: KeyStore, hub: Hub, ttl: float = 5.0) -> None:
+        self._keys = keys
+        self._ttl = ttl
+        self._cached: dict[str, tuple[ApiKey, float]] = {}
+        hub.on_revoke(self.forget)
+
+    async def add(self, key: ApiKey) -> None:
+        await self._keys.add(key)
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        cached = self._cached.get(key_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        record = await self._keys.get(key_id)
+        if record is not None and record.revoked_at is None:
+            self._cached[key_id] = (record, time.monotonic() + self._ttl)
+        else:
+            self._cached.pop(key_id, None)
+        return record
+
+    async def all(self) -> list[ApiKey]:
+        return await self._keys.all()
+
+    async def revoke(self, key_id: str) -> bool:
+        self._cached.pop(key_id, None)
+        return await self._keys.revoke(key_id)
+
+    async def first_run(self) -> bool:
+        return await self._keys.first_run()
+
+    def forget(self, key_ids: Collection[str] | None) -> None:
+        if key_ids is None:
+            self._cached.clear()
+        else:
+            for key_id in key_ids:
+                self._cached.pop(key_id, None)

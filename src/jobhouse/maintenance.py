@@ -21,6 +21,7 @@ from jobhouse.errors import StoreUnavailable
 from jobhouse.job import JobStatus
 
 if TYPE_CHECKING:
+    from jobhouse.queue import Queue
     from jobhouse.store.base import Store
 
 log = logging.getLogger(__name__)
@@ -33,8 +34,8 @@ class Service(Protocol):
 class Rescuer:
     """Every `interval` seconds, hands the jobs of vanished workers back to the queue."""
 
-    def __init__(self, store: Store, interval: float = 1.0) -> None:
-        self.store = store
+    def __init__(self, queue: Queue, interval: float = 1.0) -> None:
+        self.queue = queue
         self.interval = interval
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -43,7 +44,7 @@ class Rescuer:
 
     async def sweep(self) -> list[str]:
         try:
-            rescued = await self.store.rescue()
+            rescued = await self.queue.rescue()
         except StoreUnavailable as exc:
             log.warning("rescue sweep failed: %s", exc)
             return []

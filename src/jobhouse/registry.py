@@ -13,7 +13,8 @@
         return {"battlecard": "..."}
 
 A handler takes a `JobContext` and returns the job's JSON result. Async handlers run on the
-worker's event loop; plain functions run in a thread.
+worker's event loop; plain functions run in a thread. A registry only describes kinds: jobs are
+made and enqueued by a `jobhouse.queue.Queue` built over a store and a registry.
 """
 
 from __future__ import annotations
@@ -21,19 +22,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
-from jobhouse.errors import ConfigurationError, InvalidRequest, UnknownKind
-from jobhouse.ids import new_id
-from jobhouse.job import NewJob, Step
-from jobhouse.validation import check_clean, validate
+from jobhouse.errors import ConfigurationError, UnknownKind
+from jobhouse.job import Step
+from jobhouse.validation import validate
 
 if TYPE_CHECKING:
     from jobhouse.context import JobContext
-    from jobhouse.job import Job
 
 Handler = Callable[["JobContext"], Any]
 H = TypeVar("H", bound=Handler)
@@ -44,8 +42,6 @@ StepPlan = Callable[[Mapping[str, Any]], Sequence[tuple[str, str]]]
 
 #: Attempts a job gets unless its kind says otherwise.
 DEFAULT_MAX_ATTEMPTS = 3
-TITLE_MAX = 200
-SUBJECT_MAX = 200
 _KIND_NAME_MAX = 100
 
 
@@ -80,7 +76,6 @@ class Registry:
 
     def __init__(self, kinds: Iterable[Kind] = ()) -> None:
         self._kinds: dict[str, Kind] = {}
-        self._enqueuer: Callable[..., Any] | None = None
         for kind in kinds:
             self.add(kind)
 
@@ -157,81 +152,6 @@ class Registry:
 
     def names(self) -> list[str]:
         return sorted(self._kinds)
-
-    # -- making and enqueueing jobs ------------------------------------------------------------
-
-    def new_job(
-        self,
-        kind: str,
-        *,
-        workspace: str,
-        input: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        subject: str | None = None,
-        title: str | None = None,
-    ) -> NewJob:
-        """A job of `kind`, checked: known kind, valid input (normalized), sane subject and title."""
-        spec = self[kind]
-        for name, value in (("input", input), ("metadata", metadata)):
-            if value is not None and not isinstance(value, Mapping):
-                raise InvalidRequest(f"{name} must be a JSON object")
-            check_clean(value, name)
-        data = dict(input or {})
-        if spec.check_input is not None:
-            data = dict(spec.check_input(data))
-        if subject is not None and not 0 < len(subject) <= SUBJECT_MAX:
-            raise InvalidRequest(f"competitorId must be 1-{SUBJECT_MAX} characters")
-        if title is not None and not 0 < len(title) <= TITLE_MAX:
-            raise InvalidRequest(f"displayTitle must be 1-{TITLE_MAX} characters")
-        return NewJob(
-            id=new_id(),
-            workspace=workspace,
-            kind=spec.name,
-            title=title or spec.title,
-            max_attempts=spec.max_attempts,
-            steps=spec.steps_for(data),
-            subject=subject,
-            input=data,
-            metadata=dict(metadata or {}),
-        )
-
-    def bind(self, enqueuer: Callable[..., Any] | None) -> None:
-        """Attach the running service's enqueue (done by `jobhouse serve` and `jobhouse worker`)."""
-        self._enqueuer = enqueuer
-
-    async def enqueue(
-        self,
-        kind: str,
-        *,
-        workspace: str,
-        input: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        subject: str | None = None,
-        title: str | None = None,
-        connection: Any = None,
-        schema: str = "jobhouse",
-    ) -> Job:
-        """Enqueue a job from Python.
-
-        Inside a running jobhouse (a handler, or code loaded with ``--app``) this goes through its
-        store. Anywhere else, pass your own psycopg async `connection` to a PostgreSQL database
-        that jobhouse uses (and the `schema` it uses, default ``jobhouse``): the job is inserted in
-        your open transaction and exists only if that transaction commits.
-        """
-        fields = {"input": input, "metadata": metadata, "subject": subject, "title": title}
-        if self._enqueuer is not None:
-            job: Job = await self._enqueuer(workspace=workspace, kind=kind, connection=connection, **fields)
-            return job
-        if connection is None:
-            raise ConfigurationError(
-                "this registry is not attached to a running jobhouse: pass connection= (PostgreSQL), or enqueue"
-                " from code started by `jobhouse serve` / `jobhouse worker` with --app"
-            )
-        from jobhouse.store.pg_writes import insert_jobs
-
-        new = self.new_job(kind, workspace=workspace, **fields)  # type: ignore[arg-type]
-        (job,) = await insert_jobs(connection, schema, [new], datetime.now(UTC))
-        return job
 
 
 def _model_check(model: type[BaseModel], kind: str) -> InputCheck:

@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from jobhouse.aio import relay, wait
 from jobhouse.errors import StoreUnavailable
 from jobhouse.job import Report
-from jobhouse.store.base import Store
+from jobhouse.queue import Queue
+from jobhouse.retry import STORE_RETRY
 
 
 class Reporter:
@@ -22,8 +23,8 @@ class Reporter:
     job's end), so ``async with ctx.step(...)`` returns only when the API shows the step.
     """
 
-    def __init__(self, store: Store, lease: float) -> None:
-        self._store = store
+    def __init__(self, queue: Queue, lease: float) -> None:
+        self._queue = queue
         self._lease = lease
         self._pending: dict[str, Report] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -43,6 +44,7 @@ class Reporter:
 
     async def run(self, quiet: asyncio.Event) -> None:
         waker = asyncio.create_task(relay(quiet, self._event))
+        failures = 0
         try:
             while True:
                 if not self._pending:
@@ -54,18 +56,19 @@ class Reporter:
                 batch, self._pending = self._pending, {}
                 waiters = [self._waiters.pop(job_id, []) for job_id in batch]
                 try:
-                    lost = await self._store.report(list(batch.values()), self._lease)
+                    await self._queue.report(list(batch.values()), self._lease)
                 except StoreUnavailable:
                     if quiet.is_set():
                         return
                     for job_id, report in batch.items():
                         self._pending.setdefault(job_id, report)
-                    await wait(quiet, 0.5)
+                    failures += 1
+                    await wait(quiet, STORE_RETRY.delay(failures))
                     continue
                 finally:
                     for futures in waiters:
                         _resolve(futures)
-                self._store.hub.stopped(lost)
+                failures = 0
         finally:
             waker.cancel()
             for futures in self._waiters.values():

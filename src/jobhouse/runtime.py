@@ -18,6 +18,7 @@ from jobhouse.errors import ConfigurationError
 from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
+from jobhouse.queue import Queue
 from jobhouse.registry import Registry
 from jobhouse.scanner import Scanner
 from jobhouse.search import Searcher
@@ -75,18 +76,13 @@ class Runtime:
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
             self.registry = self.registry.merged(kinds)
-        self.service = JobService(
-            self.store, self.registry, max_queued=settings.max_queued, idempotency_ttl=settings.idempotency_ttl
-        )
+        self.queue = Queue(self.store, self.registry)
+        self.service = JobService(self.queue, max_queued=settings.max_queued, idempotency_ttl=settings.idempotency_ttl)
 
     async def open(self) -> None:
         await self.store.open()
-        for kinds in self.operator_kinds:
-            kinds.bind(self.service.create)
 
     async def close(self) -> None:
-        for kinds in self.operator_kinds:
-            kinds.bind(None)
         await self.searcher.close()
         await self.store.close()
 
@@ -104,8 +100,8 @@ class Runtime:
             Pruner(self.store, self.settings.retention(), self.settings.prune_interval, self.settings.idempotency_ttl),
         ]
         if workers:
-            services.append(Worker(self.store, self.registry, self.settings.worker_options()))
-            services.append(Rescuer(self.store, self.settings.rescue_interval))
+            services.append(Worker(self.queue, self.settings.worker_options()))
+            services.append(Rescuer(self.queue, self.settings.rescue_interval))
         return services
 
     async def run(self, stop: asyncio.Event, *, workers: bool) -> None:

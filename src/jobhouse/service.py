@@ -1,7 +1,8 @@
 """What clients can do with jobs, independent of how they ask: HTTP, the CLI, or Python.
 
-`JobService` checks requests against the registry (known kind, valid input), then speaks to the
-store; it also owns the long-poll: wait for a job to end without holding anything but an event.
+`JobService` makes jobs through the `Queue` (known kind, valid input, quotas, idempotency keys)
+and reads them from the store; it also owns the long-poll: wait for a job to end without holding
+anything but an event.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from jobhouse.aio import wait
 from jobhouse.errors import JobNotFound
 from jobhouse.ids import parse_id
 from jobhouse.job import Job
-from jobhouse.registry import Registry
-from jobhouse.store.base import Idempotency, JobPage, JobQuery, Store
+from jobhouse.queue import Queue
+from jobhouse.store.base import Idempotency, JobPage, JobQuery
 
 #: The longest a single long-poll may wait, in seconds.
 MAX_WAIT = 120.0
@@ -24,31 +25,11 @@ MAX_WAIT = 120.0
 class JobService:
     """Create, read, list, wait for and cancel jobs, on behalf of one workspace at a time."""
 
-    def __init__(
-        self, store: Store, registry: Registry, *, max_queued: int = 0, idempotency_ttl: float = 24 * 3600.0
-    ) -> None:
-        self.store = store
-        self.registry = registry
+    def __init__(self, queue: Queue, *, max_queued: int = 0, idempotency_ttl: float = 24 * 3600.0) -> None:
+        self.queue = queue
+        self.store = queue.store
         self.max_queued = max_queued
         self.idempotency_ttl = idempotency_ttl
-
-    async def create(
-        self,
-        workspace: str,
-        kind: str,
-        *,
-        input: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        subject: str | None = None,
-        title: str | None = None,
-        connection: Any = None,
-    ) -> Job:
-        """Check and enqueue a job (on the caller's PostgreSQL `connection`, when given)."""
-        new = self.registry.new_job(
-            kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title
-        )
-        (job,) = await self.store.enqueue([new], connection=connection)
-        return job
 
     async def submit(
         self,
@@ -64,13 +45,13 @@ class JobService:
     ) -> tuple[Job, bool]:
         """Create a job for a client: the workspace's quota applies, and an idempotency key makes
         a retried request return the job the first one made. The job, and whether it is new."""
-        new = self.registry.new_job(
+        new = self.queue.new_job(
             kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title
         )
         idempotency = None
         if idempotency_key is not None:
             idempotency = Idempotency(idempotency_key, fingerprint, self.idempotency_ttl)
-        return await self.store.create(new, max_queued=self.max_queued or None, idempotency=idempotency)
+        return await self.queue.create(new, max_queued=self.max_queued or None, idempotency=idempotency)
 
     async def get(self, job_id: str, workspace: str) -> Job:
         canonical = parse_id(job_id)
@@ -107,4 +88,4 @@ class JobService:
         canonical = parse_id(job_id)
         if canonical is None:
             raise JobNotFound()
-        return await self.store.cancel(canonical, workspace)
+        return await self.queue.cancel(canonical, workspace)

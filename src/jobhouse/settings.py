@@ -1,93 +1,185 @@
-"""Settings: one frozen dataclass, read from ``JOBHOUSE_*`` environment variables and CLI flags.
+"""Settings: one frozen pydantic-settings model, read from ``JOBHOUSE_*`` environment variables and CLI flags.
 
-=============================  ============================  ================================
-setting                        environment variable          default
-=============================  ============================  ================================
-database                       JOBHOUSE_DATABASE_URL         sqlite:///jobhouse.db
-                                                             or postgresql://host/db
-host, port                     JOBHOUSE_HOST, JOBHOUSE_PORT  127.0.0.1, 8000
-concurrency (0: no workers)    JOBHOUSE_CONCURRENCY          16
-lease                          JOBHOUSE_LEASE                30 s
-heartbeat                      JOBHOUSE_HEARTBEAT            5 s
-poll_interval                  JOBHOUSE_POLL_INTERVAL        1 s
-rescue_interval                JOBHOUSE_RESCUE_INTERVAL      1 s
-refresh_interval               JOBHOUSE_REFRESH_INTERVAL     1 s
-shutdown_grace                 JOBHOUSE_SHUTDOWN_GRACE       10 s
-cancel_grace                   JOBHOUSE_CANCEL_GRACE         0.5 s
-max_body                       JOBHOUSE_MAX_BODY             1048576 bytes
-pool_size (PostgreSQL)         JOBHOUSE_POOL_SIZE            10 connections
-store_timeout                  JOBHOUSE_STORE_TIMEOUT        5 s
-max_queued (per workspace)     JOBHOUSE_MAX_QUEUED           0 (no quota)
-idempotency_ttl                JOBHOUSE_IDEMPOTENCY_TTL      86400 s
-retain_completed               JOBHOUSE_RETAIN_COMPLETED     604800 s (7 days; 0 keeps forever)
-retain_failed                  JOBHOUSE_RETAIN_FAILED        2592000 s (30 days)
-retain_cancelled               JOBHOUSE_RETAIN_CANCELLED     604800 s (7 days)
-prune_interval                 JOBHOUSE_PRUNE_INTERVAL       60 s
-apps                           JOBHOUSE_APP (comma list)     none
-sources                        JOBHOUSE_SOURCES (comma list) path,desktop,dpkg,apt,catalogs
-catalogs                       JOBHOUSE_CATALOGS (comma)     the shipped well-known.yaml
-apt_lists                      JOBHOUSE_APT_LISTS            /var/lib/apt/lists
-dpkg_dir                       JOBHOUSE_DPKG_DIR             /var/lib/dpkg
-scan_workers                   JOBHOUSE_SCAN_WORKERS         2 (0: read sources on a thread)
-=============================  ============================  ================================
+- ``Settings(port=8001, ...)`` takes keyword arguments only: it reads no environment, no ``.env``
+  file and no secrets directory.
+- ``Settings.from_env(environ, **overrides)`` reads the ``JOBHOUSE_*`` variables of `environ`
+  (nothing else), then applies `overrides` (the CLI flags; None means "not given"). A bad value
+  raises `SettingsError`, a `ValueError` whose message names the variable or flag and what is wrong.
+
+Every field's type and range is declared on it (``Field(ge=..., le=...)``); ``Below`` and ``OneOf``
+add the two rules pydantic has no keyword for; ``Env`` names a variable that is not
+``JOBHOUSE_<FIELD>``. ``docs/configuration.md`` lists them all, and ``tests/test_docs.py`` checks
+the page against these declarations.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import CoreSchema, ErrorDetails, PydanticCustomError, core_schema
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from jobhouse.job import JobStatus
 from jobhouse.retry import Backoff
 from jobhouse.sources import BUILT_IN, WELL_KNOWN
+from jobhouse.threads import MAX_THREADS
 from jobhouse.worker import WorkerOptions
+
+MAX_DURATION = 10 * 365 * 24 * 3600.0
+"""The longest any duration may be, in seconds (ten years); longer ones overflow date arithmetic."""
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
-class Settings:
-    database: str = "sqlite:///jobhouse.db"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    concurrency: int = 16
-    lease: float = 30.0
-    heartbeat: float = 5.0
-    poll_interval: float = 1.0
-    rescue_interval: float = 1.0
-    refresh_interval: float = 1.0
-    shutdown_grace: float = 10.0
-    cancel_grace: float = 0.5
-    max_body: int = 1024 * 1024
-    pool_size: int = 10
-    store_timeout: float = 5.0
-    max_queued: int = 0
-    idempotency_ttl: float = 24 * 3600.0
-    retain_completed: float = 7 * 24 * 3600.0
-    retain_failed: float = 30 * 24 * 3600.0
-    retain_cancelled: float = 7 * 24 * 3600.0
-    prune_interval: float = 60.0
-    apps: tuple[str, ...] = ()
-    sources: tuple[str, ...] = BUILT_IN
-    catalogs: tuple[str, ...] = (WELL_KNOWN,)
-    apt_lists: str = "/var/lib/apt/lists"
-    dpkg_dir: str = "/var/lib/dpkg"
-    scan_workers: int = 2
-    log_level: str = "info"
+class Env:
+    """The environment variable that sets a field, where it is not ``JOBHOUSE_<FIELD>``."""
+
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Below:
+    """The field must be less than the setting named `other`."""
+
+    other: str
+
+
+@dataclass(frozen=True, slots=True)
+class OneOf:
+    """The value (or, for a tuple, every item) must be one of `choices`."""
+
+    choices: tuple[str, ...]
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: Any) -> Any:
+        wrong = [item for item in (value if isinstance(value, tuple) else (value,)) if item not in self.choices]
+        if wrong:
+            raise PydanticCustomError(
+                "one_of",
+                "{wrong} is not one of {choices}",
+                {"wrong": ", ".join(map(repr, wrong)), "choices": ", ".join(self.choices)},
+            )
+        return value
+
+
+Seconds = Annotated[float, Field(gt=0, le=MAX_DURATION, allow_inf_nan=False)]
+"""A duration that must be positive."""
+SecondsOrZero = Annotated[float, Field(ge=0, le=MAX_DURATION, allow_inf_nan=False)]
+"""A duration that may be 0."""
+Text = Annotated[str, Field(min_length=1)]
+
+
+def _split(value: Any) -> Any:
+    if isinstance(value, str):
+        return tuple(part.strip() for part in value.split(",") if part.strip())
+    return value
+
+
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]
+"""A comma-separated list in the environment (NoDecode: not JSON), a tuple of strings in Python."""
+
+
+class Settings(BaseSettings):
+    """Everything one jobhouse process is told; `docs/configuration.md` describes each setting."""
+
+    model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="JOBHOUSE_", env_ignore_empty=True)
+
+    database: Annotated[Text, Env("JOBHOUSE_DATABASE_URL")] = "sqlite:///jobhouse.db"
+    host: Text = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 8000
+    concurrency: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 16
+    lease: Seconds = 30.0
+    heartbeat: Annotated[float, Field(gt=0, allow_inf_nan=False), Below("lease")] = 5.0
+    poll_interval: Seconds = 1.0
+    rescue_interval: Seconds = 1.0
+    refresh_interval: Seconds = 1.0
+    shutdown_grace: SecondsOrZero = 10.0
+    cancel_grace: SecondsOrZero = 0.5
+    max_body: Annotated[int, Field(ge=1)] = 1024 * 1024
+    pool_size: Annotated[int, Field(ge=1)] = 10
+    store_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 5.0
+    max_queued: Annotated[int, Field(ge=0)] = 0
+    idempotency_ttl: Seconds = 24 * 3600.0
+    retain_completed: SecondsOrZero = 7 * 24 * 3600.0
+    retain_failed: SecondsOrZero = 30 * 24 * 3600.0
+    retain_cancelled: SecondsOrZero = 7 * 24 * 3600.0
+    prune_interval: Seconds = 60.0
+    apps: Annotated[Names, Env("JOBHOUSE_APP")] = ()
+    sources: Annotated[Names, OneOf(BUILT_IN)] = BUILT_IN
+    catalogs: Names = (WELL_KNOWN,)
+    apt_lists: Text = "/var/lib/apt/lists"
+    dpkg_dir: Text = "/var/lib/dpkg"
+    scan_workers: Annotated[int, Field(ge=0)] = 2
+    log_level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments only; `from_env` reads the environment it is given, and no ``.env`` file."""
+        return (init_settings,)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str], **overrides: Any) -> Settings:
-        """Defaults, then the environment, then `overrides` (CLI flags; None means not given)."""
-        values: dict[str, Any] = {}
-        for field in dataclasses.fields(cls):
-            env = "JOBHOUSE_DATABASE_URL" if field.name == "database" else f"JOBHOUSE_{field.name.upper()}"
-            if field.name == "apps":
-                env = "JOBHOUSE_APP"
-            raw = environ.get(env)
-            if raw:
-                values[field.name] = _convert(field.name, field.type, raw)
-        values.update({k: v for k, v in overrides.items() if v is not None and v != ()})
-        return cls(**values)
+        """Defaults, then the ``JOBHOUSE_*`` variables of `environ`, then `overrides` (CLI flags;
+        None or () means not given). Raises `SettingsError` naming what is wrong."""
+        found = _Environment(cls, environ)()
+        given = {name: value for name, value in overrides.items() if value is not None and value != ()}
+        values = found | given
+        sources = {name: (cls.variable(name), found[name]) for name in found}
+        sources |= {name: (flag(name), value) for name, value in given.items()}
+        try:
+            return cls(**values)
+        except ValidationError as exc:
+            raise SettingsError([_problem(error, sources) for error in exc.errors()]) from None
+
+    @classmethod
+    def variable(cls, name: str) -> str:
+        """The environment variable that sets the setting `name`."""
+        for rule in cls.model_fields[name].metadata:
+            if isinstance(rule, Env):
+                return rule.name
+        return f"{cls.model_config.get('env_prefix', '')}{name.upper()}"
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _lower(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Settings:
+        for name, field in type(self).model_fields.items():
+            for rule in field.metadata:
+                if isinstance(rule, Below) and not getattr(self, name) < getattr(self, rule.other):
+                    raise PydanticCustomError(
+                        "below_setting",
+                        "{name} ({value}) must be less than {other} ({limit})",
+                        {
+                            "name": name,
+                            "value": getattr(self, name),
+                            "other": rule.other,
+                            "limit": getattr(self, rule.other),
+                        },
+                    )
+        return self
 
     def retention(self) -> dict[JobStatus, float]:
         """Seconds each finished status is kept after the job ends (0: forever)."""
@@ -109,14 +201,48 @@ class Settings:
         )
 
 
-def _convert(name: str, kind: Any, raw: str) -> Any:
-    try:
-        if kind in ("int", int):
-            return int(raw)
-        if kind in ("float", float):
-            return float(raw)
-    except ValueError:
-        raise ValueError(f"environment setting for {name} must be a number, not {raw!r}") from None
-    if kind in ("tuple[str, ...]", tuple[str, ...]):
-        return tuple(part.strip() for part in raw.split(",") if part.strip())
-    return raw
+class SettingsError(ValueError):
+    """Settings that cannot be used: one problem per bad value, each naming its variable or flag."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        if len(problems) == 1:
+            message = f"bad setting {problems[0]}"
+        else:
+            message = "\n  ".join([f"{len(problems)} bad settings:", *problems])
+        super().__init__(message)
+
+
+def flag(name: str) -> str:
+    """The command-line option that sets the setting `name` (where there is one)."""
+    return "--app" if name == "apps" else f"--{name.replace('_', '-')}"
+
+
+class _Environment(EnvSettingsSource):
+    """The ``JOBHOUSE_*`` variables of a mapping given to it (not `os.environ`), matched by exact
+    name: ``JOBHOUSE_<FIELD>``, or the field's `Env`. Empty values count as unset."""
+
+    def __init__(self, settings_cls: type[Settings], environ: Mapping[str, str]) -> None:
+        super().__init__(settings_cls, case_sensitive=True)
+        self.settings = settings_cls
+        self.env_vars = {name: value for name, value in environ.items() if not (self.env_ignore_empty and value == "")}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self.env_vars.get(self.settings.variable(field_name)), field_name, False
+
+
+def _problem(error: ErrorDetails, sources: Mapping[str, tuple[str, Any]]) -> str:
+    """One line for one validation error: where the value came from, then what is wrong."""
+
+    def where(name: str, value: Any = None) -> str:
+        if name in sources:
+            label, raw = sources[name]
+            return f"{label}={raw!r}"
+        return f"{name} ({value}, its default)" if value is not None else name
+
+    if error["type"] == "below_setting":
+        ctx = error.get("ctx", {})
+        name, other = str(ctx["name"]), str(ctx["other"])
+        return f"{where(name, ctx['value'])}: must be less than {where(other, ctx['limit'])}"
+    name = str(error["loc"][0]) if error["loc"] else ""
+    return f"{where(name)}: {error['msg']}"

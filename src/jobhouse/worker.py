@@ -29,10 +29,9 @@ from jobhouse.attempt import Attempt, AttemptRunner, StopReason
 from jobhouse.context import JobContext
 from jobhouse.errors import StoreUnavailable
 from jobhouse.job import Job, Outcome
-from jobhouse.registry import Registry
+from jobhouse.queue import Queue
 from jobhouse.reporter import Reporter
-from jobhouse.retry import Backoff
-from jobhouse.store.base import Store
+from jobhouse.retry import STORE_RETRY, Backoff
 from jobhouse.threads import HandlerThreads
 
 log = logging.getLogger(__name__)
@@ -56,23 +55,18 @@ def worker_name() -> str:
 
 
 class Worker:
-    """Runs jobs of the kinds in `registry` until `run`'s stop event is set."""
+    """Runs jobs of the kinds in the queue's registry until `run`'s stop event is set."""
 
-    def __init__(
-        self, store: Store, registry: Registry, options: WorkerOptions | None = None, *, name: str | None = None
-    ) -> None:
-        self.store = store
-        self.registry = registry
+    def __init__(self, queue: Queue, options: WorkerOptions | None = None, *, name: str | None = None) -> None:
+        self.queue = queue
+        self.store = queue.store
+        self.registry = queue.registry
         self.options = options or WorkerOptions()
         self.id = name or worker_name()
         self.abandoned = 0
         self._running: dict[str, tuple[Attempt, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
-        self._reporter = Reporter(store, self.options.lease)
-
-    @property
-    def running(self) -> list[Job]:
-        return [attempt.job for attempt, _ in self._running.values()]
+        self._reporter = Reporter(queue, self.options.lease)
 
     async def run(self, stop: asyncio.Event) -> None:
         threads = HandlerThreads()
@@ -99,7 +93,7 @@ class Worker:
 
     async def _claim_loop(self, stop: asyncio.Event, runner: AttemptRunner) -> None:
         kinds = self.registry.names()
-        pause = 0.0
+        failures = 0
         with self.store.hub.work_waiter() as wake:
             self._wake = wake
             stopper = asyncio.create_task(relay(stop, wake))
@@ -109,13 +103,14 @@ class Worker:
                     free = self.options.concurrency - len(self._running)
                     if free > 0:
                         try:
-                            jobs = await self.store.claim(self.id, kinds, free, self.options.lease)
+                            jobs = await self.queue.claim(self.id, kinds, free, self.options.lease)
                         except StoreUnavailable as exc:
-                            pause = min(max(pause * 2, 0.1), 5.0)
+                            failures += 1
+                            pause = STORE_RETRY.delay(failures)
                             log.warning("claim failed (%s); retrying in %.1fs", exc, pause)
                             await wait(stop, pause)
                             continue
-                        pause = 0.0
+                        failures = 0
                         for job in jobs:
                             self._start(job, runner)
                         if len(jobs) == free:
@@ -125,7 +120,7 @@ class Worker:
                 stopper.cancel()
 
     def _start(self, job: Job, runner: AttemptRunner) -> None:
-        attempt = Attempt(job, JobContext(job, self._reporter.push, asyncio.get_running_loop()))
+        attempt = Attempt(job, JobContext(job, self._reporter.push, asyncio.get_running_loop(), self.queue))
         task = asyncio.create_task(self._execute(attempt, runner), name=f"job-{job.id}")
         self._running[job.id] = (attempt, task)
 
@@ -148,17 +143,18 @@ class Worker:
 
     async def _finish(self, outcome: Outcome) -> None:
         """Write the outcome, retrying through store outages while the lease may still hold."""
-        pause = 0.1
+        failures = 0
         deadline = asyncio.get_running_loop().time() + self.options.lease
         while True:
             try:
-                (written,) = await self.store.finish([outcome])
+                (written,) = await self.queue.finish([outcome])
             except StoreUnavailable as exc:
+                failures += 1
+                pause = STORE_RETRY.delay(failures)
                 if asyncio.get_running_loop().time() + pause > deadline:
                     log.error("could not record the end of job %s: %s", outcome.ref.job_id, exc)
                     return
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 2.0)
                 continue
             if not written:
                 ref = outcome.ref
@@ -173,11 +169,9 @@ class Worker:
             if not refs:
                 continue
             try:
-                lost = await self.store.heartbeat(self.id, refs, self.options.lease)
+                await self.queue.heartbeat(self.id, refs, self.options.lease)
             except StoreUnavailable as exc:
                 log.warning("heartbeat failed: %s", exc)
-                continue
-            self.store.hub.stopped(lost)
 
     async def _drain(self) -> None:
         """Shutdown: give running jobs `shutdown_grace`, then stop the rest and hand them back."""
@@ -205,5 +199,5 @@ class Worker:
                 task.cancel()
         with contextlib.suppress(StoreUnavailable, TimeoutError):
             async with asyncio.timeout(5):
-                released = await self.store.release([attempt.job.ref for attempt in stopped])
+                released = await self.queue.release([attempt.job.ref for attempt in stopped])
             log.info("handed %d job(s) back to the queue", released)

@@ -7,12 +7,12 @@ exceptions to status codes::
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from jobhouse.api.models import Error
 from jobhouse.api.responses import json_response
 from jobhouse.errors import (
     IdempotencyConflict,
@@ -55,8 +55,7 @@ _HTTP_MESSAGES = {404: "Not found", 405: "Method not allowed", 500: "Internal se
 
 
 def envelope(status: int, message: str, error_code: str, headers: dict[str, str] | None = None) -> Response:
-    body: dict[str, Any] = {"error": message, "code": status, "error_code": error_code}
-    return json_response(body, status, headers)
+    return json_response(Error.of(error=message, code=status, error_code=error_code), status, headers)
 
 
 def status_of(exc: JobhouseError) -> int:

@@ -1,7 +1,9 @@
 """The OpenAPI 3.1 document served at ``/openapi.json``.
 
-Request bodies come from the same pydantic models that validate them; responses are described
-here, next to nothing else, and a test checks real responses against them.
+Every schema in it comes from a pydantic model: responses from `jobhouse.api.models` (the classes the
+routes render their bodies with), request bodies from the models that validate them. This module lists
+only the paths, their parameters and the statuses each operation answers; tests check every response of
+the API suite against the document (``tests/openapi_check.py``).
 """
 
 from __future__ import annotations
@@ -9,12 +11,36 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from pydantic import BaseModel
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json_schema
+
 from jobhouse import __version__
+from jobhouse.api import models
 from jobhouse.api.params import MAX_TIMEOUT_MS
 from jobhouse.api.workspace import STATUS_FILTERS, CreateJob
 from jobhouse.search import Selector
 
 Schema = dict[str, Any]
+
+#: The models of the document: what the API answers (their serialization schemas) ...
+RESPONSES: tuple[type[BaseModel], ...] = (
+    models.RunJob,
+    models.JobResponse,
+    models.JobPage,
+    models.CancelResponse,
+    models.SearchResponse,
+    models.SourceList,
+    models.Error,
+)
+#: ... and what it reads (their validation schemas). Each is a component named after its class.
+REQUESTS: tuple[type[BaseModel], ...] = (Selector, CreateJob, models.SyncOptions)
+
+
+class _Schemas(GenerateJsonSchema):
+    """Pydantic's JSON Schema, without a title on every property (the property's name says it)."""
+
+    def field_title_should_be_set(self, schema: Any) -> bool:
+        return False
 
 
 def _ref(name: str) -> Schema:
@@ -25,170 +51,22 @@ def _nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-_TIME = {"type": "string", "format": "date-time"}
-_STEP: Schema = {
-    "type": "object",
-    "required": ["id", "name", "status"],
-    "properties": {
-        "id": {"type": "string"},
-        "name": {"type": "string"},
-        "status": {"type": "string", "enum": ["pending", "running", "completed", "failed"]},
-    },
-}
-_ERROR_INFO: Schema = {
-    "type": "object",
-    "required": ["message", "type"],
-    "properties": {"message": {"type": "string"}, "type": {"type": "string"}},
-}
-_PROGRESS = {"type": "integer", "minimum": 0, "maximum": 100}
+def schemas(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Schema]:
+    """``components.schemas``: every model, with the job types and sources this app serves."""
+    modes: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        *((model, "serialization") for model in RESPONSES),
+        *((model, "validation") for model in REQUESTS),
+    ]
+    _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
+    found: dict[str, Schema] = top["$defs"]
+    found["Selector"]["properties"]["source"] = _nullable({"type": "string", "enum": list(sources)})
+    found["CreateJob"]["properties"]["type"] = {
+        "type": "string",
+        "enum": list(kinds),
+        "description": "A registered job type",
+    }
+    return found
 
-SCHEMAS: dict[str, Schema] = {
-    "Error": {
-        "type": "object",
-        "required": ["error", "code", "error_code"],
-        "properties": {
-            "error": {"type": "string", "description": "What went wrong, for people"},
-            "code": {"type": "integer", "description": "The HTTP status"},
-            "error_code": {"type": "string", "description": "What went wrong, for programs"},
-        },
-    },
-    "Step": _STEP,
-    "ErrorInfo": _ERROR_INFO,
-    "RunJob": {
-        "type": "object",
-        "required": ["job_id", "kind", "status", "created_at", "updated_at"],
-        "properties": {
-            "job_id": {"type": "string", "format": "uuid"},
-            "kind": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "running", "done", "failed", "cancelled"]},
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "progress": _PROGRESS,
-            "current_step": _nullable({"type": "string"}),
-            "steps": {"type": "array", "items": _ref("Step")},
-            "attempt": {"type": "integer", "minimum": 0},
-            "result_type": {"type": ["string", "null"], "description": "Present once the job is done"},
-            "result": {"description": "The job's JSON result; present once the job is done"},
-            "error": _ref("ErrorInfo"),
-        },
-    },
-    "WorkspaceJob": {
-        "type": "object",
-        "required": [
-            "id",
-            "workspaceId",
-            "competitorId",
-            "type",
-            "displayTitle",
-            "status",
-            "progress",
-            "currentStep",
-            "steps",
-            "startedAt",
-            "completedAt",
-            "metadata",
-        ],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "workspaceId": {"type": "string"},
-            "competitorId": _nullable({"type": "string"}),
-            "type": {"type": "string"},
-            "displayTitle": {"type": "string"},
-            "status": {
-                "type": "string",
-                "enum": ["queued", "running", "completed", "failed"],
-                "description": "A cancelled job reads failed, with currentStep 'Cancelled'",
-            },
-            "progress": _PROGRESS,
-            "currentStep": _nullable({"type": "string"}),
-            "steps": {"type": "array", "items": _ref("Step")},
-            "startedAt": _nullable(_TIME),
-            "completedAt": _nullable(_TIME),
-            "metadata": {"type": "object"},
-            "createdAt": _TIME,
-            "updatedAt": _TIME,
-            "input": {"type": "object"},
-            "result": {"description": "The job's JSON result once completed, else null"},
-            "resultType": _nullable({"type": "string"}),
-            "error": _nullable(_ref("ErrorInfo")),
-            "attempt": {"type": "integer", "minimum": 0},
-            "maxAttempts": {"type": "integer", "minimum": 1},
-            "errors": {
-                "type": "array",
-                "description": "The error of each failed or lost attempt, oldest first",
-                "items": {
-                    "type": "object",
-                    "required": ["attempt", "message", "type", "at"],
-                    "properties": {
-                        "attempt": _nullable({"type": "integer"}),
-                        "message": {"type": "string"},
-                        "type": {"type": "string"},
-                        "at": _nullable(_TIME),
-                    },
-                },
-            },
-        },
-    },
-    "Candidate": {
-        "type": "object",
-        "description": "One application on one OS, merged from every source that knows it",
-        "required": [
-            "id",
-            "app",
-            "name",
-            "version",
-            "os",
-            "kind",
-            "source",
-            "sources",
-            "installed",
-            "score",
-            "match",
-            "launch",
-            "install",
-            "description",
-            "package",
-        ],
-        "properties": {
-            "id": {"type": "string", "description": "`<os>:<app>`, stable across syncs"},
-            "app": {"type": "string"},
-            "name": {"type": "string"},
-            "version": _nullable({"type": "string"}),
-            "os": {"type": "string", "enum": ["linux", "macos", "windows"]},
-            "kind": {"type": "string", "enum": ["gui", "cli"]},
-            "source": {"type": "string", "description": "The source that knows it best (first of `sources`)"},
-            "sources": {"type": "array", "items": {"type": "string"}},
-            "installed": {"type": "boolean"},
-            "score": {"type": "number"},
-            "match": {
-                "type": "string",
-                "enum": ["exact", "prefix", "word", "substring", "keyword", "fuzzy"],
-                "description": "The tier that matched",
-            },
-            "launch": _nullable({"type": "string"}),
-            "install": _nullable({"type": "string"}),
-            "description": _nullable({"type": "string"}),
-            "package": _nullable({"type": "string", "description": "The Debian package it comes from"}),
-        },
-    },
-    "SearchResponse": {
-        "type": "object",
-        "required": ["candidates"],
-        "properties": {"candidates": {"type": "array", "items": _ref("Candidate")}},
-    },
-    "Source": {
-        "type": "object",
-        "required": ["id", "title", "synced_at", "candidate_count", "last_error"],
-        "properties": {
-            "id": {"type": "string"},
-            "title": {"type": "string"},
-            "synced_at": _nullable(_TIME),
-            "candidate_count": {"type": "integer", "minimum": 0},
-            "last_error": _nullable({"type": "string"}),
-            "last_error_at": _nullable(_TIME),
-        },
-    },
-}
 
 _ERRORS = {
     400: "Invalid request: the message names the parameter or field",
@@ -240,7 +118,9 @@ _WAIT_PARAMS = [
         "description": "How long to long-poll, in milliseconds",
     },
 ]
-_COMMON = (400, 401, 405, 503)
+#: Every operation may answer these; 413 too, since every route refuses a body over the limit, even one
+#: that reads none.
+_COMMON = (400, 401, 405, 413, 503)
 #: Routes that create a job also answer these.
 _CREATES = (*_COMMON, 422, 429)
 _FILTER_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
@@ -262,12 +142,12 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
     job_id = _path_param("job_id", "The job's id (a UUID)")
     ws_id = _path_param("id", "The job's id (a UUID)")
     run_job = _ref("RunJob")
-    ws_job = {"type": "object", "required": ["job"], "properties": {"job": _ref("WorkspaceJob")}}
+    ws_job = _ref("JobResponse")
     paths: dict[str, Any] = {
         "/api/v1/run/search/jobs": {
             "post": _operation(
                 "Start a search job",
-                {**_ok(202, run_job, "The job, queued"), **_errors(*_CREATES, 413)},
+                {**_ok(202, run_job, "The job, queued"), **_errors(*_CREATES)},
                 requestBody=_body("Selector"),
                 parameters=[_IDEMPOTENCY],
             )
@@ -275,7 +155,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/v1/run/search": {
             "post": _operation(
                 "Search now, synchronously",
-                {**_ok(200, _ref("SearchResponse"), "Ranked candidates"), **_errors(*_COMMON, 413)},
+                {**_ok(200, _ref("SearchResponse"), "Ranked candidates"), **_errors(*_COMMON)},
                 requestBody=_body("Selector"),
             )
         },
@@ -296,16 +176,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/v1/run/sources": {
             "get": _operation(
                 "The candidate sources and their last sync",
-                _ok(
-                    200,
-                    {
-                        "type": "object",
-                        "required": ["sources"],
-                        "properties": {"sources": {"type": "array", "items": _ref("Source")}},
-                    },
-                    "Sources",
-                )
-                | _errors(*_COMMON),
+                {**_ok(200, _ref("SourceList"), "Sources"), **_errors(*_COMMON)},
             )
         },
         "/api/v1/run/sources/sync": {
@@ -327,28 +198,15 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/jobs": {
             "get": _operation(
                 "The workspace's jobs, newest first",
-                {
-                    **_ok(
-                        200,
-                        {
-                            "type": "object",
-                            "required": ["jobs", "nextCursor"],
-                            "properties": {
-                                "jobs": {"type": "array", "items": _ref("WorkspaceJob")},
-                                "nextCursor": _nullable({"type": "string"}),
-                            },
-                        },
-                        "A page of jobs",
-                    ),
-                    **_errors(*_COMMON),
-                },
+                {**_ok(200, _ref("JobPage"), "A page of jobs"), **_errors(*_COMMON)},
                 parameters=[
                     {"name": "competitorId", "in": "query", "schema": _FILTER_TEXT},
                     {"name": "type", "in": "query", "schema": _FILTER_TEXT},
                     {
                         "name": "status",
                         "in": "query",
-                        "schema": {"type": "string", "enum": list(STATUS_FILTERS)},
+                        "schema": {"type": "string", "enum": ["", *STATUS_FILTERS]},
+                        "description": "Only jobs in this status; empty, like absent, means any status",
                     },
                     {
                         "name": "limit",
@@ -365,7 +223,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
             ),
             "post": _operation(
                 "Create a job",
-                {**_ok(202, ws_job, "The job, queued"), **_errors(*_CREATES, 413)},
+                {**_ok(202, ws_job, "The job, queued"), **_errors(*_CREATES)},
                 requestBody=_body("CreateJob"),
                 parameters=[_IDEMPOTENCY],
             ),
@@ -380,40 +238,11 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/jobs/{id}/cancel": {
             "post": _operation(
                 "Cancel a job",
-                {
-                    **_ok(
-                        200,
-                        {
-                            "type": "object",
-                            "required": ["success", "job"],
-                            "properties": {"success": {"const": True}, "job": _ref("WorkspaceJob")},
-                        },
-                        "The job, cancelled",
-                    ),
-                    **_errors(*_COMMON, 404, 409),
-                },
+                {**_ok(200, _ref("CancelResponse"), "The job, cancelled"), **_errors(*_COMMON, 404, 409)},
                 parameters=[ws_id],
             )
         },
     }
-    schemas = dict(SCHEMAS)
-    selector = Selector.model_json_schema()
-    selector["properties"]["source"] = _nullable({"type": "string", "enum": list(sources)})
-    schemas["Selector"] = selector
-    schemas["SyncOptions"] = {
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "force": {
-                "type": "boolean",
-                "default": False,
-                "description": "Read the sources again even if their files did not change since the last sync",
-            }
-        },
-    }
-    create = CreateJob.model_json_schema()
-    create["properties"]["type"] = {"type": "string", "enum": list(kinds), "description": "A registered job type"}
-    schemas["CreateJob"] = create
     return {
         "openapi": "3.1.0",
         "info": {
@@ -423,7 +252,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": schemas,
+            "schemas": schemas(kinds, sources),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},

@@ -1,4 +1,5 @@
-"""JSON responses rendered with orjson."""
+"""JSON responses, rendered to bytes once by orjson: a response model (`jobhouse.api.models`) as its fields,
+anything else (the error envelope, the OpenAPI document) as it is."""
 
 from __future__ import annotations
 
@@ -7,12 +8,14 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from jobhouse.api.models import json_fields
+
 
 class JSONResponse(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return orjson.dumps(content, default=json_fields)
 
 
 def json_response(content: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

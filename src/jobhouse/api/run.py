@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from jobhouse.api import params
 from jobhouse.api.responses import accepted, json_response
-from jobhouse.api.views import run_job, source_view
+from jobhouse.api.views import run_job, search_response, source_list
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
 from jobhouse.errors import InvalidRequest
 
@@ -49,13 +49,13 @@ async def search(request: Request) -> Response:
     await params.workspace(request)
     rt = params.runtime(request)
     selector = rt.searcher.selector(await params.json_body(request))
-    return json_response({"candidates": await rt.searcher.search(selector)})
+    return json_response(search_response(await rt.searcher.search(selector)))
 
 
 async def list_sources(request: Request) -> Response:
     await params.workspace(request)
     states = await params.runtime(request).searcher.states()
-    return json_response({"sources": [source_view(source, state) for source, state in states]})
+    return json_response(source_list(states))
 
 
 async def _sync_options(request: Request) -> dict[str, Any]:

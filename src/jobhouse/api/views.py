@@ -1,12 +1,21 @@
-"""How a `Job` reads on each surface: the run surface (snake_case) and the workspace surface (camelCase)."""
+"""How a `Job` reads on each surface: the run surface (snake_case) and the workspace surface (camelCase).
+
+Each function fills a model of `jobhouse.api.models` from trusted values (`Body.of`: no validation, no
+per-field bookkeeping), so building a body costs about what building the equivalent dict did.
+"""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import MISSING
+
+from jobhouse.api import models
 from jobhouse.catalog import SourceState
-from jobhouse.job import Failure, Job, JobStatus
+from jobhouse.job import Failure, Job, JobStatus, Step
 from jobhouse.sources import Source
 
 #: Statuses as the run surface names them.
@@ -28,78 +37,122 @@ WORKSPACE_STATUS = {
 
 
 def seconds(moment: datetime | None) -> str | None:
-    """``2025-01-15T10:30:00Z``: the run surface's timestamps."""
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    """``2025-01-15T10:30:00Z``: the run surface's timestamps (the clock's, which are UTC)."""
+    return None if moment is None else moment.isoformat()[:19] + "Z"
 
 
 def millis(moment: datetime | None) -> str | None:
-    """``2024-01-01T00:00:00.000Z``: the workspace surface's timestamps."""
+    """``2024-01-01T00:00:00.000Z``: the workspace surface's timestamps (the clock's, which are UTC)."""
     if moment is None:
         return None
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    text = moment.isoformat()  # ``YYYY-MM-DDTHH:MM:SS[.ffffff][+HH:MM]``, the fastest way there
+    return text[:23] + "Z" if moment.microsecond else text[:19] + ".000Z"
 
 
-def run_job(job: Job) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "job_id": job.id,
-        "kind": job.kind,
-        "status": RUN_STATUS[job.status],
-        "created_at": seconds(job.created_at),
-        "updated_at": seconds(job.updated_at),
-        "progress": job.progress,
-        "current_step": job.current_step,
-        "steps": [step.to_dict() for step in job.steps],
-        "attempt": job.attempt,
-    }
+@functools.lru_cache(maxsize=4096)
+def _steps(steps: tuple[Step, ...]) -> tuple[models.Step, ...]:
+    """A job's steps as bodies, made once: a kind's few steps, in their few states, recur in every job of it
+    (and bodies are frozen, so they can be shared)."""
+    return tuple(models.Step.of(id=step.id, name=step.name, status=step.status.value) for step in steps)
+
+
+def _error(failure: Failure) -> models.ErrorInfo:
+    return models.ErrorInfo.of(message=failure.message, type=failure.type)
+
+
+def run_job(job: Job) -> models.RunJob:
+    """The run surface's job: `result_type` and `result` only once done, `error` only once failed or cancelled."""
+    result_type: Any = MISSING
+    result: Any = MISSING
+    error: Any = MISSING
     if job.status is JobStatus.COMPLETED:
-        view["result_type"] = job.result_type
-        view["result"] = job.result
+        result_type = job.result_type
+        result = job.result
     elif job.error is not None and job.is_terminal:
-        view["error"] = {"message": job.error.message, "type": job.error.type}
-    return view
+        error = _error(job.error)
+    return models.RunJob.of(
+        job_id=job.id,
+        kind=job.kind,
+        status=RUN_STATUS[job.status],
+        created_at=seconds(job.created_at),
+        updated_at=seconds(job.updated_at),
+        progress=job.progress,
+        current_step=job.current_step,
+        steps=_steps(job.steps),
+        attempt=job.attempt,
+        result_type=result_type,
+        result=result,
+        error=error,
+    )
 
 
-def workspace_job(job: Job) -> dict[str, Any]:
-    return {
-        "id": job.id,
-        "workspaceId": job.workspace,
-        "competitorId": job.subject,
-        "type": job.kind,
-        "displayTitle": job.title,
-        "status": WORKSPACE_STATUS[job.status],
-        "progress": job.progress,
-        "currentStep": job.current_step,
-        "steps": [step.to_dict() for step in job.steps],
-        "startedAt": millis(job.started_at),
-        "completedAt": millis(job.completed_at),
-        "metadata": job.metadata,
-        "createdAt": millis(job.created_at),
-        "updatedAt": millis(job.updated_at),
-        "input": job.input,
-        "result": job.result,
-        "resultType": job.result_type,
-        "error": None if job.error is None else {"message": job.error.message, "type": job.error.type},
-        "attempt": job.attempt,
-        "maxAttempts": job.max_attempts,
-        "errors": [_attempt_error(e) for e in job.errors],
-    }
+def workspace_job(job: Job) -> models.WorkspaceJob:
+    return models.WorkspaceJob.of(
+        id=job.id,
+        workspaceId=job.workspace,
+        competitorId=job.subject,
+        type=job.kind,
+        displayTitle=job.title,
+        status=WORKSPACE_STATUS[job.status],
+        progress=job.progress,
+        currentStep=job.current_step,
+        steps=_steps(job.steps),
+        startedAt=millis(job.started_at),
+        completedAt=millis(job.completed_at),
+        metadata=job.metadata,
+        createdAt=millis(job.created_at),
+        updatedAt=millis(job.updated_at),
+        input=job.input,
+        result=job.result,
+        resultType=job.result_type,
+        error=None if job.error is None else _error(job.error),
+        attempt=job.attempt,
+        maxAttempts=job.max_attempts,
+        errors=[_attempt_error(e) for e in job.errors],
+    )
 
 
-def _attempt_error(failure: Failure) -> dict[str, Any]:
-    return {
-        "attempt": failure.attempt,
-        "message": failure.message,
-        "type": failure.type,
-        "at": millis(failure.at),
-    }
+def _attempt_error(failure: Failure) -> models.AttemptError:
+    return models.AttemptError.of(
+        attempt=failure.attempt, message=failure.message, type=failure.type, at=millis(failure.at)
+    )
 
 
-def source_view(source: Source, state: SourceState) -> dict[str, Any]:
-    return {
-        "id": source.id,
-        "title": source.title,
-        "synced_at": seconds(state.synced_at),
-        "candidate_count": state.candidate_count,
-        "last_error": state.last_error,
-        "last_error_at": seconds(state.last_error_at),
-    }
+def job_response(job: Job) -> models.JobResponse:
+    """``{"job": ...}``: one job of the workspace surface."""
+    return models.JobResponse.of(job=workspace_job(job))
+
+
+def job_page(jobs: Sequence[Job], next_cursor: str | None) -> models.JobPage:
+    """``{"jobs": [...], "nextCursor": ...}``."""
+    return models.JobPage.of(jobs=[workspace_job(job) for job in jobs], nextCursor=next_cursor)
+
+
+def cancel_response(job: Job) -> models.CancelResponse:
+    """``{"success": true, "job": ...}``."""
+    return models.CancelResponse.of(success=True, job=workspace_job(job))
+
+
+def source_view(source: Source, state: SourceState) -> models.Source:
+    return models.Source.of(
+        id=source.id,
+        title=source.title,
+        synced_at=seconds(state.synced_at),
+        candidate_count=state.candidate_count,
+        last_error=state.last_error,
+        last_error_at=seconds(state.last_error_at),
+    )
+
+
+def source_list(states: Sequence[tuple[Source, SourceState]]) -> models.SourceList:
+    """``{"sources": [...]}``."""
+    return models.SourceList.of(sources=[source_view(source, state) for source, state in states])
+
+
+def search_response(candidates: Sequence[dict[str, Any]]) -> models.SearchResponse:
+    """``{"candidates": [...]}`` from the search's candidate views (`jobhouse.search.candidate_view`).
+
+    They are validated, not trusted: they are built outside this package, and a key the model does
+    not know fails here rather than drifting from the document. A search costs far more than this.
+    """
+    return models.SearchResponse.model_validate({"candidates": candidates})

@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from jobhouse.api import params
 from jobhouse.api.responses import accepted, json_response
-from jobhouse.api.views import workspace_job
+from jobhouse.api.views import cancel_response, job_page, job_response
 from jobhouse.errors import InvalidRequest
 from jobhouse.job import JobStatus
 from jobhouse.store.base import JobQuery
@@ -54,9 +54,7 @@ async def list_jobs(request: Request) -> Response:
         after=params.decode_cursor(request),
     )
     page = await params.runtime(request).service.list(query)
-    return json_response(
-        {"jobs": [workspace_job(job) for job in page.jobs], "nextCursor": params.encode_cursor(page.next)}
-    )
+    return json_response(job_page(page.jobs, params.encode_cursor(page.next)))
 
 
 async def create_job(request: Request) -> Response:
@@ -74,20 +72,20 @@ async def create_job(request: Request) -> Response:
         idempotency_key=key,
         fingerprint=fingerprint,
     )
-    return accepted({"job": workspace_job(job)}, f"{PREFIX}/{job.id}", created)
+    return accepted(job_response(job), f"{PREFIX}/{job.id}", created)
 
 
 async def get_job(request: Request) -> Response:
     workspace = await params.workspace(request)
     timeout = params.wait_timeout(request)
     job = await params.runtime(request).service.wait(params.job_id(request, "id"), workspace, timeout)
-    return json_response({"job": workspace_job(job)})
+    return json_response(job_response(job))
 
 
 async def cancel_job(request: Request) -> Response:
     workspace = await params.workspace(request)
     job = await params.runtime(request).service.cancel(params.job_id(request, "id"), workspace)
-    return json_response({"success": True, "job": workspace_job(job)})
+    return json_response(cancel_response(job))
 
 
 async def jobs(request: Request) -> Response:

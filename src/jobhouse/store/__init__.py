@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobhouse.clock import Clock
-from jobhouse.errors import InvalidRequest
+from jobhouse.errors import ConfigurationError, InvalidRequest
 from jobhouse.store.base import Cursor, JobPage, JobQuery, Store
 
 __all__ = ["Cursor", "JobPage", "JobQuery", "Store", "open_store", "sqlite_path"]
@@ -29,7 +29,10 @@ def open_store(url: str, *, clock: Clock | None = None, pool_size: int = 10, tim
     up with `StoreUnavailable`.
     """
     if url.startswith(("postgres://", "postgresql://")):
-        from jobhouse.store.postgres import PostgresStore
+        try:
+            from jobhouse.store.postgres import PostgresStore
+        except ImportError as exc:
+            raise ConfigurationError(f"A PostgreSQL store needs psycopg: install jobhouse[postgres] ({exc})") from None
 
         return PostgresStore(url, clock=clock, pool_size=pool_size, connect_timeout=timeout)
     path = sqlite_path(url)

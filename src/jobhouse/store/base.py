@@ -9,8 +9,9 @@ Rules every backend keeps:
   backend can batch them (claims, reports, outcomes).
 - Worker writes are fenced by `AttemptRef`: they land only while the job is still running that
   attempt. A write that lost the race changes nothing and says so.
-- After each commit the backend publishes to its `hub`; changes other processes made reach the
-  hub through `Hub.external_change()`.
+- A backend persists and says what changed; it does not publish its own writes to its `hub`
+  (`jobhouse.queue.Queue` does, in one place). It does tell other processes (SQLite's counters,
+  PostgreSQL's NOTIFY), and feeds what other processes changed to `Hub.external_change()`.
 - An unreachable or locked store raises `StoreUnavailable`, never a driver error.
 """
 
@@ -62,6 +63,14 @@ class Idempotency:
     key: str
     fingerprint: str
     ttl: float = 24 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Rescued:
+    """The jobs a rescue sweep took from vanished workers: queued again, or failed (no attempts left)."""
+
+    requeued: list[str]
+    failed: list[str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,8 +161,9 @@ class Store(Protocol):
 
     async def list_jobs(self, query: JobQuery) -> JobPage: ...
 
-    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
-        """End a queued or running job as cancelled; idempotent on cancelled jobs.
+    async def cancel(self, job_id: str, workspace: str | None = None) -> tuple[Job, bool]:
+        """End a queued or running job as cancelled; idempotent on cancelled jobs. The job, and
+        whether this call cancelled it.
 
         Raises `JobNotFound`, or `JobAlreadyFinished` for a completed or failed job.
         """
@@ -173,8 +183,8 @@ class Store(Protocol):
     async def release(self, refs: Sequence[AttemptRef]) -> int:
         """Hand running attempts back to the queue at once (graceful shutdown)."""
 
-    async def rescue(self) -> list[str]:
-        """Re-queue (or fail, with no attempts left) jobs whose lease expired; their ids."""
+    async def rescue(self) -> Rescued:
+        """Re-queue (or fail, with no attempts left) jobs whose lease expired."""
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""

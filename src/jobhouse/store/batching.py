@@ -30,10 +30,12 @@ class Coalescer(Generic[Item, Result]):
         if self._draining is None:
             self._draining = asyncio.create_task(self._drain())
         outcomes = await asyncio.gather(*futures, return_exceptions=True)
+        results: list[Result] = []
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
-        return outcomes  # type: ignore[return-value]
+            results.append(outcome)
+        return results
 
     async def _drain(self) -> None:
         try:

@@ -66,14 +66,14 @@ class PgCatalog:
             )
 
     async def version(self) -> int:
-        async with self._store.transaction() as conn:
+        async with self._store.read() as conn:
             row = await (
                 await conn.execute(f"SELECT value FROM {self._store.t('meta')} WHERE key = 'catalog_version'")
             ).fetchone()
         return 0 if row is None else int(row[0])
 
     async def states(self) -> dict[str, SourceState]:
-        async with self._store.transaction() as conn:
+        async with self._store.read() as conn:
             rows = await (
                 await conn.execute(
                     "SELECT id, synced_at, candidate_count, last_error, last_error_at, generation, fingerprint "
@@ -83,7 +83,7 @@ class PgCatalog:
         return {row[0]: SourceState(*row) for row in rows}
 
     async def entries(self, source: str) -> list[Entry]:
-        async with self._store.transaction() as conn:
+        async with self._store.read() as conn:
             rows = await (
                 await conn.execute(
                     f"SELECT {_COLUMNS} FROM {self._store.t('source_entries')} WHERE source = %s ORDER BY id",

@@ -1,8 +1,4 @@
-"""How values cross into PostgreSQL: JSON through orjson, rows back into `Job`s.
-
-PostgreSQL's jsonb cannot hold the NUL character; the API refuses it in input, and results or
-error messages that carry one have it replaced by U+FFFD rather than failing the write.
-"""
+"""How values cross into PostgreSQL: JSON encoded once (`jobhouse.codec`), rows back into `Job`s."""
 
 from __future__ import annotations
 
@@ -18,23 +14,32 @@ from psycopg.types.json import Jsonb as _Jsonb
 from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg_pool import PoolTimeout
 
+from jobhouse import codec
 from jobhouse.errors import StoreUnavailable
-from jobhouse.job import Failure, Job, JobStatus, Step
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode().replace("\\u0000", "\\ufffd")
+from jobhouse.job import Job, Step
+from jobhouse.store import rows
 
 
 def Jsonb(value: Any) -> _Jsonb:
-    return _Jsonb(value, dumps=dumps)
+    """A value for a jsonb parameter, encoded once (NUL characters cleaned, see `jobhouse.codec`)."""
+    return _Jsonb(value, dumps=codec.encode)
+
+
+def encoded(data: bytes | None) -> _Jsonb | None:
+    """A jsonb parameter from JSON already encoded by `jobhouse.codec.encode`: sent as it is."""
+    return None if data is None else _Jsonb(data, dumps=_as_is)
+
+
+def _as_is(data: bytes) -> bytes:
+    return data
 
 
 async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
-    """Run on every new pooled connection."""
-    set_json_dumps(dumps, context=conn)
+    """Run on every new pooled connection: single statements commit by themselves (reads are one
+    round trip); `PostgresStore.transaction` wraps writes in BEGIN ... COMMIT."""
+    set_json_dumps(codec.encode, context=conn)
     set_json_loads(orjson.loads, context=conn)
-    await conn.set_autocommit(False)
+    await conn.set_autocommit(True)
 
 
 class IdleCheck:
@@ -61,34 +66,8 @@ def steps_json(steps: Iterable[Step]) -> _Jsonb:
 
 
 def job_from_row(row: tuple[Any, ...]) -> Job:
-    """A `Job` from the columns of ``COLUMNS`` (jsonb already decoded, timestamps aware)."""
-    error = row[13]
-    return Job(
-        id=str(row[0]),
-        workspace=row[1],
-        kind=row[2],
-        subject=row[3],
-        title=row[4],
-        status=JobStatus(row[5]),
-        progress=row[6],
-        steps=tuple(Step.from_dict(s) for s in row[7]),
-        current_step=row[8],
-        input=row[9],
-        metadata=row[10],
-        result=row[11],
-        result_type=row[12],
-        error=None if error is None else Failure.from_dict(error),
-        errors=tuple(Failure.from_dict(e) for e in row[14]),
-        attempt=row[15],
-        max_attempts=row[16],
-        run_at=row[17],
-        worker=row[18],
-        lease_expires_at=row[19],
-        created_at=row[20],
-        updated_at=row[21],
-        started_at=row[22],
-        completed_at=row[23],
-    )
+    """A `Job` from the columns of `jobhouse.store.rows.COLUMNS` (jsonb already decoded, timestamps aware)."""
+    return rows.job_from_row(row, json=rows.as_is, time=rows.as_is)
 
 
 @asynccontextmanager

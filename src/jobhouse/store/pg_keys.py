@@ -25,14 +25,14 @@ class PgKeys:
             )
 
     async def get(self, key_id: str) -> ApiKey | None:
-        async with self._store.transaction() as conn:
+        async with self._store.read() as conn:
             row = await (
                 await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self._store.t('api_keys')} WHERE id = %s", (key_id,))
             ).fetchone()
         return None if row is None else ApiKey(*row)
 
     async def all(self) -> list[ApiKey]:
-        async with self._store.transaction() as conn:
+        async with self._store.read() as conn:
             rows = await (
                 await conn.execute(f"SELECT {_KEY_COLUMNS} FROM {self._store.t('api_keys')} ORDER BY created_at")
             ).fetchall()
@@ -41,8 +41,9 @@ class PgKeys:
     async def revoke(self, key_id: str) -> bool:
         async with self._store.transaction() as conn:
             cursor = await conn.execute(
-                f"UPDATE {self._store.t('api_keys')} SET revoked_at = %s WHERE id = %s AND revoked_at IS NULL",
-                (self._store.clock.now(), key_id),
+                f"WITH revoked AS (UPDATE {self._store.t('api_keys')} SET revoked_at = %s WHERE id = %s "
+                "AND revoked_at IS NULL RETURNING id) SELECT pg_notify(%s, 'k:' || id) FROM revoked",
+                (self._store.clock.now(), key_id, self._store.channel),
             )
             return cursor.rowcount == 1
 

@@ -1,9 +1,11 @@
 """One LISTEN connection per process: other processes' commits become hub events at once.
 
-Payloads stay small: ``e`` (work was queued), ``d:<ids>`` (jobs ended), ``s:<ids>`` (attempts
-that must stop: cancelled or rescued). The listener checks its connection with a heartbeat
-query, so a half-open socket is noticed within seconds; after any reconnect it asks the hub for
-a full refresh, because notifications sent while it was away are lost.
+Payloads (sent by `jobhouse.store.pg_writes` and the store, from the statements that change the
+rows): ``e`` work was queued, ``d:<ids>`` jobs ended, ``r:<ids>`` attempts requeued, ``c:<ids>``
+jobs ended whose attempts must stop, ``s:<ids>`` attempts to stop, ``k:<ids>`` API keys revoked.
+The listener checks its connection with a heartbeat query, so a half-open socket is noticed
+within seconds; after any reconnect it asks the hub for a full refresh, because notifications
+sent while it was away are lost.
 """
 
 from __future__ import annotations
@@ -11,44 +13,29 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection, Iterator
 from typing import Any
 
 import psycopg
 
 from jobhouse.aio import wait
 from jobhouse.hub import Hub
+from jobhouse.retry import STORE_RETRY
 
 log = logging.getLogger(__name__)
-_PAYLOAD_MAX = 7900  # PostgreSQL refuses payloads of 8000 bytes or more
-
-
-def notify_payloads(kind: str, ids: Collection[str] = ()) -> Iterator[str]:
-    """The NOTIFY payloads that carry `ids` (split to fit), or the bare `kind`."""
-    if not ids:
-        if kind == "e":
-            yield "e"
-        return
-    chunk: list[str] = []
-    size = 2
-    for job_id in ids:
-        if size + len(job_id) + 1 > _PAYLOAD_MAX:
-            yield f"{kind}:{','.join(chunk)}"
-            chunk, size = [], 2
-        chunk.append(job_id)
-        size += len(job_id) + 1
-    yield f"{kind}:{','.join(chunk)}"
 
 
 def dispatch(hub: Hub, payload: str) -> None:
+    """Turn a NOTIFY payload (see `jobhouse.store.pg_writes`) into hub events."""
     kind, _, rest = payload.partition(":")
-    ids = [job_id for job_id in rest.split(",") if job_id]
-    if kind == "e":
+    ids = [item for item in rest.split(",") if item]
+    if kind in ("e", "r"):
         hub.enqueued()
-    elif kind == "d":
-        hub.ended(ids)
-    elif kind == "s":
+    if kind in ("s", "r", "c"):
         hub.stopped(ids)
+    if kind in ("d", "c"):
+        hub.ended(ids)
+    if kind == "k":
+        hub.revoked(ids)
 
 
 class PgListener:
@@ -69,10 +56,11 @@ class PgListener:
             await self._connect_changed.wait_for(lambda: self.connects >= count)
 
     async def run(self, stop: asyncio.Event) -> None:
-        pause = 0.1
+        failures = 0
         stopping = asyncio.create_task(stop.wait())
         try:
             while not stop.is_set():
+                connects = self.connects
                 listening = asyncio.create_task(self._listen())
                 await asyncio.wait({listening, stopping}, return_when=asyncio.FIRST_COMPLETED)
                 self.connected.clear()
@@ -84,9 +72,10 @@ class PgListener:
                 exc = listening.exception()
                 if exc is not None and not isinstance(exc, psycopg.Error | OSError | TimeoutError):
                     raise exc
+                failures = 1 if self.connects > connects else failures + 1  # in a row, since it last connected
+                pause = STORE_RETRY.delay(failures)
                 log.warning("LISTEN connection lost (%s); reconnecting in %.1fs", exc, pause)
                 await wait(stop, pause)
-                pause = min(pause * 2, 5.0)
         finally:
             stopping.cancel()
 
@@ -108,7 +97,6 @@ class PgListener:
                 self._connect_changed.notify_all()
             # Anything sent while we were not listening is lost: look at everything once.
             self.hub.external_change()
-            self.hub.enqueued()
             while True:
                 async for notice in conn.notifies(timeout=self.heartbeat):
                     dispatch(self.hub, notice.payload)

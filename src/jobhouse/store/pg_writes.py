@@ -1,104 +1,216 @@
-"""The PostgreSQL store's batched writes: inserting jobs, and ending many attempts at once.
+"""The PostgreSQL store's bigger writes: inserting jobs (idempotently, within a quota), and ending
+many attempts at once.
 
 Module-level functions over a connection, so that code outside a running jobhouse can insert jobs
 in its own transaction (`insert_jobs`), and so the store's outcome writes read apart from it.
+
+Each write tells the other processes in the statement that changes the rows: a ``pg_notify`` in
+a CTE over the rows it changed (`told`), so the notification is sent if and only if the change
+commits, with no extra round trip. Payloads (see `jobhouse.store.pg_listener`): ``e`` work was
+queued, ``d:<ids>`` jobs ended, ``r:<ids>`` attempts requeued (stop them; work was queued),
+``c:<ids>`` jobs ended whose attempts must stop (cancelled, or rescued with no attempts left).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 
-from jobhouse.errors import InvalidRequest
+from jobhouse.errors import IdempotencyConflict, InvalidRequest, QuotaExceeded
 from jobhouse.job import AttemptRef, Failure, Job, NewJob, Outcome, Verdict, reset_steps
-from jobhouse.store.pg_codec import Jsonb, steps_json, unavailable_on_errors
+from jobhouse.store.base import Idempotency
+from jobhouse.store.pg_codec import Jsonb, encoded, job_from_row, steps_json, unavailable_on_errors
+from jobhouse.store.rows import COLUMNS
 
 #: Schema names jobhouse accepts (they are written into SQL).
 SCHEMA = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+#: Job ids per NOTIFY payload: PostgreSQL refuses payloads of 8000 bytes or more.
+_IDS_PER_PAYLOAD = 200
+
+
+def channel(schema: str) -> str:
+    return f"jobhouse.{schema}"
+
+
+def told(name: str, kind: str, rows: str) -> str:
+    """A CTE `name` that NOTIFYs the ids of `rows` (a CTE with an ``id`` column) as ``<kind>:<ids>``;
+    the statement must refer to it (``forced(name)``) for PostgreSQL to run it."""
+    return (
+        f"{name} AS (SELECT pg_notify(%(channel)s, '{kind}:' || string_agg(id::text, ',')) FROM "
+        f"(SELECT id, (row_number() OVER () - 1) / {_IDS_PER_PAYLOAD} AS part FROM {rows}) AS p GROUP BY part)"
+    )
+
+
+def forced(*names: str) -> str:
+    """A condition that is always true but makes PostgreSQL run the CTEs `names`."""
+    return " AND ".join(f"(SELECT count(*) FROM {name}) >= 0" for name in names)
 
 
 async def insert_jobs(
     conn: psycopg.AsyncConnection[Any], schema: str, jobs: Sequence[NewJob], now: datetime
 ) -> list[Job]:
-    """Insert queued jobs on `conn`, in whatever transaction it has open, and tell the workers.
-
-    The NOTIFY is part of the transaction: workers hear of the jobs when (and only if) it commits.
-    """
+    """Insert queued jobs on `conn`, in whatever transaction it has open, in one statement that also
+    tells the workers (the NOTIFY is sent when, and only if, the transaction commits)."""
     if not SCHEMA.match(schema):
         raise InvalidRequest(f"Invalid schema {schema!r}")
     built = [new.queued(now) for new in jobs]
-    rows = [
-        (
-            job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps),
-            Jsonb(job.input), Jsonb(job.metadata), job.max_attempts, job.run_at, now, now,
+    if not built:
+        return built
+    params = {
+        "channel": channel(schema), "now": now,
+        "ids": [j.id for j in built], "workspaces": [j.workspace for j in built], "kinds": [j.kind for j in built],
+        "subjects": [j.subject for j in built], "titles": [j.title for j in built],
+        "steps": [steps_json(j.steps) for j in built], "inputs": [Jsonb(j.input) for j in built],
+        "metadata": [Jsonb(j.metadata) for j in built], "attempts": [j.max_attempts for j in built],
+        "run_at": [j.run_at for j in built],
+    }  # fmt: skip
+    async with unavailable_on_errors():
+        await conn.execute(
+            f"WITH inserted AS (INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, "
+            "metadata, max_attempts, run_at, created_at, updated_at) SELECT n.id, n.workspace, n.kind, n.subject, "
+            "n.title, 'queued', n.steps, n.input, n.metadata, n.max_attempts, n.run_at, %(now)s, %(now)s "
+            "FROM unnest(%(ids)s::uuid[], %(workspaces)s::text[], %(kinds)s::text[], %(subjects)s::text[], "
+            "%(titles)s::text[], %(steps)s::jsonb[], %(inputs)s::jsonb[], %(metadata)s::jsonb[], %(attempts)s::int[], "
+            "%(run_at)s::timestamptz[]) AS n(id, workspace, kind, subject, title, steps, input, metadata, "
+            "max_attempts, run_at) RETURNING 1) "
+            "SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted",
+            params,
         )
-        for job in built
-    ]  # fmt: skip
-    async with unavailable_on_errors(), conn.cursor() as cursor:
-        await cursor.executemany(
-            f"INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, metadata, "
-            "max_attempts, run_at, created_at, updated_at) "
-            "VALUES (%s, %s, %s, %s, %s, 'queued', %s, %s, %s, %s, %s, %s, %s)",
-            rows,
-        )
-        await cursor.execute("SELECT pg_notify(%s, 'e')", (f"jobhouse.{schema}",))
     return built
 
 
+async def create_job(
+    conn: psycopg.AsyncConnection[Any],
+    schema: str,
+    new: NewJob,
+    now: datetime,
+    max_queued: int | None,
+    idempotency: Idempotency | None,
+) -> tuple[Job, bool]:
+    """`Store.create` inside the transaction of `conn`: the idempotency key, the quota, the insert."""
+    if idempotency is not None:
+        earlier = await _claim_key(conn, schema, new, idempotency, now)
+        if earlier is not None:
+            return earlier, False
+    if max_queued is not None:
+        # One creator per workspace at a time while the quota is counted.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{schema}:{new.workspace}",))
+        queued = await (
+            await conn.execute(
+                f"SELECT count(*) FROM (SELECT 1 FROM {schema}.jobs WHERE workspace = %s AND status = 'queued' "
+                "LIMIT %s) AS q",
+                (new.workspace, max_queued),
+            )
+        ).fetchone()
+        if queued is not None and queued[0] >= max_queued:
+            raise QuotaExceeded(f"This workspace already has {max_queued} queued jobs; retry later")
+    (job,) = await insert_jobs(conn, schema, [new], now)
+    return job, True
+
+
+async def _claim_key(
+    conn: psycopg.AsyncConnection[Any], schema: str, new: NewJob, idempotency: Idempotency, now: datetime
+) -> Job | None:
+    """Take `idempotency.key` for `new`, or return the job it already names.
+
+    ``INSERT … ON CONFLICT`` makes a racing duplicate wait for the first transaction and then
+    see its row, so duplicates that race make one job.
+    """
+    expired = now - timedelta(seconds=idempotency.ttl)
+    took = await (
+        await conn.execute(
+            f"INSERT INTO {schema}.idempotency_keys AS k VALUES (%s, %s, %s, %s, %s) "
+            "ON CONFLICT (workspace, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
+            "job_id = excluded.job_id, created_at = excluded.created_at WHERE k.created_at < %s RETURNING 1",
+            (new.workspace, idempotency.key, idempotency.fingerprint, new.id, now, expired),
+        )
+    ).fetchone()
+    if took is not None:
+        return None
+    held = await (
+        await conn.execute(
+            f"SELECT fingerprint, job_id FROM {schema}.idempotency_keys WHERE workspace = %s AND key = %s",
+            (new.workspace, idempotency.key),
+        )
+    ).fetchone()
+    assert held is not None
+    if held[0] != idempotency.fingerprint:
+        raise IdempotencyConflict()
+    row = await (await conn.execute(f"SELECT {COLUMNS} FROM {schema}.jobs WHERE id = %s", (held[1],))).fetchone()
+    if row is not None:
+        return job_from_row(row)
+    # The job it named was pruned: the key starts over with this one.
+    await conn.execute(
+        f"UPDATE {schema}.idempotency_keys SET job_id = %s, created_at = %s WHERE workspace = %s AND key = %s",
+        (new.id, now, new.workspace, idempotency.key),
+    )
+    return None
+
+
 async def write_outcomes(
-    conn: psycopg.AsyncConnection[Any], schema: str, outcomes: Sequence[Outcome], now: datetime
+    conn: psycopg.AsyncConnection[Any], schema: str, outcomes: Sequence[Outcome], now: datetime, *, stop: bool = False
 ) -> set[AttemptRef]:
-    """Apply outcomes (one statement per verdict), fenced; the attempts that were written."""
+    """Apply outcomes (one statement per verdict), fenced; the attempts that were written. With
+    `stop` (a rescue: the attempts' workers vanished, or froze), the attempts are also told to stop."""
     written: set[AttemptRef] = set()
     fence = "WHERE j.id = o.id AND j.attempt = o.attempt AND j.status = 'running' RETURNING j.id, j.attempt"
+    ended = "c" if stop else "d"
     done = [o for o in outcomes if o.verdict == Verdict.COMPLETED]
     if done:
         sql = (
             f"UPDATE {schema}.jobs AS j SET status = 'completed', progress = 100, steps = o.steps, "
             "current_step = NULL, result = o.result, result_type = o.result_type, lease_expires_at = NULL, "
-            "updated_at = %s, completed_at = %s FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], %s::jsonb[], "
-            f"%s::text[]) AS o(id, attempt, steps, result, result_type) {fence}"
+            "updated_at = %(now)s, completed_at = %(now)s FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], "
+            "%(steps)s::jsonb[], %(results)s::jsonb[], %(types)s::text[]) AS o(id, attempt, steps, result, "
+            f"result_type) {fence}"
         )
-        params: tuple[Any, ...] = (
-            now, now, [o.ref.job_id for o in done], [o.ref.attempt for o in done],
-            [steps_json(o.steps) for o in done], [Jsonb(o.result) for o in done], [o.result_type for o in done],
-        )  # fmt: skip
-        written |= await _returning_refs(conn, sql, params)
+        params: dict[str, Any] = {
+            "now": now, "ids": [o.ref.job_id for o in done], "attempts": [o.ref.attempt for o in done],
+            "steps": [steps_json(o.steps) for o in done], "results": [encoded(o.result) for o in done],
+            "types": [o.result_type for o in done],
+        }  # fmt: skip
+        written |= await _returning_refs(conn, sql, params, schema, ended)
     for verdict in (Verdict.FAILED, Verdict.RETRY):
         group = [o for o in outcomes if o.verdict == verdict]
         if not group:
             continue
-        errors = [Jsonb((o.failure or Failure("Job failed", "error")).to_dict()) for o in group]
         if verdict == Verdict.FAILED:
             sets = (
                 "status = 'failed', progress = o.progress, steps = o.steps, current_step = NULL, error = o.error, "
-                "errors = j.errors || jsonb_build_array(o.error), lease_expires_at = NULL, updated_at = %s, "
-                "completed_at = %s"
+                "errors = j.errors || jsonb_build_array(o.error), lease_expires_at = NULL, updated_at = %(now)s, "
+                "completed_at = %(now)s"
             )
             steps = [steps_json(o.steps) for o in group]
         else:
             sets = (
                 "status = 'queued', progress = 0, steps = o.steps, current_step = NULL, "
                 "errors = j.errors || jsonb_build_array(o.error), worker = NULL, lease_expires_at = NULL, "
-                "run_at = coalesce(o.run_at, %s), updated_at = %s"
+                "run_at = coalesce(o.run_at, %(now)s), updated_at = %(now)s"
             )
             steps = [steps_json(reset_steps(o.steps)) for o in group]
         sql = (
-            f"UPDATE {schema}.jobs AS j SET {sets} FROM unnest(%s::uuid[], %s::int[], %s::jsonb[], "
-            f"%s::jsonb[], %s::int[], %s::timestamptz[]) AS o(id, attempt, steps, error, progress, run_at) {fence}"
+            f"UPDATE {schema}.jobs AS j SET {sets} FROM unnest(%(ids)s::uuid[], %(attempts)s::int[], "
+            "%(steps)s::jsonb[], %(errors)s::jsonb[], %(progress)s::int[], %(run_at)s::timestamptz[]) "
+            f"AS o(id, attempt, steps, error, progress, run_at) {fence}"
         )
-        params = (
-            now, now, [o.ref.job_id for o in group], [o.ref.attempt for o in group], steps, errors,
-            [o.progress for o in group], [o.retry_at for o in group],
-        )  # fmt: skip
-        written |= await _returning_refs(conn, sql, params)
+        params = {
+            "now": now, "ids": [o.ref.job_id for o in group], "attempts": [o.ref.attempt for o in group],
+            "steps": steps, "errors": [Jsonb((o.failure or Failure("Job failed", "error")).to_dict()) for o in group],
+            "progress": [o.progress for o in group], "run_at": [o.retry_at for o in group],
+        }  # fmt: skip
+        written |= await _returning_refs(conn, sql, params, schema, ended if verdict == Verdict.FAILED else "r")
     return written
 
 
-async def _returning_refs(conn: psycopg.AsyncConnection[Any], sql: str, params: tuple[Any, ...]) -> set[AttemptRef]:
-    rows = await (await conn.execute(sql, params)).fetchall()
+async def _returning_refs(
+    conn: psycopg.AsyncConnection[Any], update: str, params: dict[str, Any], schema: str, kind: str
+) -> set[AttemptRef]:
+    """Run an ``UPDATE ... RETURNING j.id, j.attempt`` and notify its rows as `kind`, in one statement."""
+    notify = told("told", kind, "changed")
+    sql = f"WITH changed AS ({update}), {notify} SELECT id, attempt FROM changed WHERE {forced('told')}"
+    rows = await (await conn.execute(sql, {**params, "channel": channel(schema)})).fetchall()
     return {AttemptRef(str(row[0]), row[1]) for row in rows}

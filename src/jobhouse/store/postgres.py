@@ -1,11 +1,15 @@
 """The shared store: PostgreSQL, for any number of API nodes and workers on any machines.
 
 - Claims take due jobs with ``FOR UPDATE SKIP LOCKED`` from a partial index of queued jobs only.
-- Outcomes, progress reports and heartbeats from many coroutines are coalesced into one
-  statement per kind of write (`Coalescer`), each fenced on (id, attempt, running).
-- Every commit that matters to other processes sends a small ``NOTIFY``: work queued, jobs
-  ended, attempts to stop. `PgListener` (one connection per process) turns them into hub
-  events; a lost notification costs latency only, because the refresher also looks by itself.
+- Outcomes and progress reports from many coroutines are coalesced into one statement per kind
+  of write (`Coalescer`), each fenced on (id, attempt, running); heartbeats are one statement per
+  worker per interval for all of its running attempts.
+- Every commit that matters to other processes sends a small ``NOTIFY`` from the statement that
+  changes the rows (see `jobhouse.store.pg_writes`): work queued, jobs ended, attempts to stop,
+  keys revoked. `PgListener` (one connection per process) turns them into hub events; a lost
+  notification costs latency only, because the refresher also looks by itself.
+- Connections commit single statements by themselves: a read is one round trip; writes run in
+  `transaction`.
 - A long-poll never holds a connection: connections are taken per operation from the pool.
 """
 
@@ -13,51 +17,30 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import AsyncIterator, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from jobhouse.clock import Clock, SystemClock
-from jobhouse.errors import (
-    IdempotencyConflict,
-    InvalidRequest,
-    JobNotFound,
-    QuotaExceeded,
-    StoreUnavailable,
-)
+from jobhouse.errors import InvalidRequest, StoreUnavailable
 from jobhouse.hub import Hub, Seen
-from jobhouse.job import (
-    AttemptRef,
-    Job,
-    JobStatus,
-    NewJob,
-    Outcome,
-    Report,
-    Step,
-    Verdict,
-    cancelled,
-    lost,
-    reset_steps,
-)
+from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
+from jobhouse.keys import CachedKeys
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
+from jobhouse.store.base import Idempotency, JobPage, JobQuery, Rescued
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
 from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json, unavailable_on_errors
 from jobhouse.store.pg_keys import PgKeys
-from jobhouse.store.pg_listener import PgListener, notify_payloads
-from jobhouse.store.pg_writes import SCHEMA, insert_jobs, write_outcomes
+from jobhouse.store.pg_listener import PgListener
+from jobhouse.store.pg_writes import SCHEMA, create_job, insert_jobs, write_outcomes
+from jobhouse.store.rows import COLUMNS, as_is, listing, page
 
-COLUMNS = (
-    "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
-    "result, result_type, error, errors, attempt, max_attempts, run_at, worker, lease_expires_at, "
-    "created_at, updated_at, started_at, completed_at"
-)
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
@@ -82,9 +65,18 @@ class PostgresStore:
     """`Store` on PostgreSQL (see `jobhouse.store.base` for the contract)."""
 
     def __init__(
-        self, url: str, *, clock: Clock | None = None, pool_size: int = 10, connect_timeout: float = 5.0
+        self,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        pool_size: int = 10,
+        connect_timeout: float = 5.0,
+        on_connect: Callable[[psycopg.AsyncConnection[Any]], Awaitable[None]] | None = None,
     ) -> None:
         self.conninfo, self.schema = parse_url(url)
+        #: Called on each new pooled connection, after jobhouse's own setup (e.g. to set a
+        #: ``statement_timeout``, or to trace the protocol).
+        self.on_connect = on_connect
         self.clock: Clock = clock or SystemClock()
         self.hub = Hub()
         self.channel = f"jobhouse.{self.schema}"
@@ -95,7 +87,7 @@ class PostgresStore:
             max_size=max(pool_size, 2),
             open=False,
             timeout=connect_timeout,
-            configure=configure,
+            configure=self._configure,
             check=idle_check.check,
             reset=idle_check.reset,
             kwargs={"connect_timeout": max(int(connect_timeout), 1), **_KEEPALIVES},
@@ -103,7 +95,7 @@ class PostgresStore:
         )
         self._opened = False
         self._analyzed_at = -60.0
-        self.keys = PgKeys(self)
+        self.keys = CachedKeys(PgKeys(self), self.hub)
         self.catalog = PgCatalog(self)
         self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
         self._reports: Coalescer[tuple[Report, float], bool] = Coalescer(self._report_batch)
@@ -111,12 +103,25 @@ class PostgresStore:
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self.schema!r})"
 
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await configure(conn)
+        if self.on_connect is not None:
+            await self.on_connect(conn)
+
     def t(self, table: str) -> str:
         return f"{self.schema}.{table}"
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
         """One transaction on a pooled connection; driver trouble becomes `StoreUnavailable`."""
+        if not self._opened:
+            raise StoreUnavailable("PostgreSQL store is not open")
+        async with unavailable_on_errors(), self._pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for one statement that commits by itself: one round trip, no BEGIN/COMMIT."""
         if not self._opened:
             raise StoreUnavailable("PostgreSQL store is not open")
         async with unavailable_on_errors(), self._pool.connection() as conn:
@@ -155,17 +160,13 @@ class PostgresStore:
             for migration in migrations("postgres"):
                 if migration.version in done:
                     continue
-                await conn.execute(migration.sql.replace("{schema}", self.schema))  # type: ignore[arg-type, unused-ignore]
+                await conn.execute(migration.sql.replace("{schema}", self.schema))
                 await conn.execute(
                     f"INSERT INTO {self.t('migrations')} VALUES (%s, %s, %s)",
                     (migration.version, migration.name, self.clock.now()),
                 )
                 applied.append(f"{migration.version:04d}_{migration.name}")
             return applied
-
-    async def _notify(self, conn: psycopg.AsyncConnection[Any], kind: str, ids: Collection[str] = ()) -> None:
-        for payload in notify_payloads(kind, ids):
-            await conn.execute("SELECT pg_notify(%s, %s)", (self.channel, payload))
 
     # -- jobs --------------------------------------------------------------------------------
 
@@ -176,7 +177,6 @@ class PostgresStore:
             return await insert_jobs(connection, self.schema, jobs, now)
         async with self.transaction() as conn:
             built = await insert_jobs(conn, self.schema, jobs, now)
-        self.hub.enqueued()
         if len(built) >= _BURST:
             await self._refresh_statistics()
         return built
@@ -194,68 +194,11 @@ class PostgresStore:
     async def create(
         self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
     ) -> tuple[Job, bool]:
-        now = self.clock.now()
         async with self.transaction() as conn:
-            if idempotency is not None:
-                earlier = await self._claim_key(conn, new, idempotency, now)
-                if earlier is not None:
-                    return earlier, False
-            if max_queued is not None:
-                # One creator per workspace at a time while the quota is counted.
-                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}:{new.workspace}",))
-                queued = await (
-                    await conn.execute(
-                        f"SELECT count(*) FROM (SELECT 1 FROM {self.t('jobs')} WHERE workspace = %s "
-                        "AND status = 'queued' LIMIT %s) AS q",
-                        (new.workspace, max_queued),
-                    )
-                ).fetchone()
-                if queued is not None and queued[0] >= max_queued:
-                    raise QuotaExceeded(f"This workspace already has {max_queued} queued jobs; retry later")
-            (job,) = await insert_jobs(conn, self.schema, [new], now)
-        self.hub.enqueued()
-        return job, True
-
-    async def _claim_key(
-        self, conn: psycopg.AsyncConnection[Any], new: NewJob, idempotency: Idempotency, now: datetime
-    ) -> Job | None:
-        """Take `idempotency.key` for `new`, or return the job it already names.
-
-        ``INSERT … ON CONFLICT`` makes a racing duplicate wait for the first transaction and then
-        see its row, so duplicates that race make one job.
-        """
-        expired = now - timedelta(seconds=idempotency.ttl)
-        took = await (
-            await conn.execute(
-                f"INSERT INTO {self.t('idempotency_keys')} AS k VALUES (%s, %s, %s, %s, %s) "
-                "ON CONFLICT (workspace, key) DO UPDATE SET fingerprint = excluded.fingerprint, "
-                "job_id = excluded.job_id, created_at = excluded.created_at WHERE k.created_at < %s RETURNING 1",
-                (new.workspace, idempotency.key, idempotency.fingerprint, new.id, now, expired),
-            )
-        ).fetchone()
-        if took is not None:
-            return None
-        held = await (
-            await conn.execute(
-                f"SELECT fingerprint, job_id FROM {self.t('idempotency_keys')} WHERE workspace = %s AND key = %s",
-                (new.workspace, idempotency.key),
-            )
-        ).fetchone()
-        assert held is not None
-        if held[0] != idempotency.fingerprint:
-            raise IdempotencyConflict()
-        row = await (await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s", (held[1],))).fetchone()
-        if row is not None:
-            return job_from_row(row)
-        # The job it named was pruned: the key starts over with this one.
-        await conn.execute(
-            f"UPDATE {self.t('idempotency_keys')} SET job_id = %s, created_at = %s WHERE workspace = %s AND key = %s",
-            (new.id, now, new.workspace, idempotency.key),
-        )
-        return None
+            return await create_job(conn, self.schema, new, self.clock.now(), max_queued, idempotency)
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
-        async with self.transaction() as conn:
+        async with self.read() as conn:
             cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s", (job_id,))
             row = await cursor.fetchone()
         if row is None or (workspace is not None and row[1] != workspace):
@@ -263,56 +206,26 @@ class PostgresStore:
         return job_from_row(row)
 
     async def list_jobs(self, query: JobQuery) -> JobPage:
-        where = ["workspace = %s"]
-        params: list[Any] = [query.workspace]
-        if query.subject is not None:
-            where.append("subject = %s")
-            params.append(query.subject)
-        if query.kind is not None:
-            where.append("kind = %s")
-            params.append(query.kind)
-        if query.statuses is not None:
-            where.append("status = ANY(%s)")
-            params.append(sorted(s.value for s in query.statuses))
-        if query.after is not None:
-            where.append("(created_at, id) < (%s, %s::uuid)")
-            params.extend([query.after.created_at, query.after.id])
-        sql = (
-            f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE {' AND '.join(where)} "
-            "ORDER BY created_at DESC, id DESC LIMIT %s"
-        )
-        params.append(query.limit + 1)
-        async with self.transaction() as conn:
-            rows = await (await conn.execute(sql, params)).fetchall()
-        jobs = [job_from_row(row) for row in rows]
-        if len(jobs) > query.limit:
-            jobs = jobs[: query.limit]
-            return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id))
-        return JobPage(jobs, None)
+        where, params = listing(query, "%s", as_is, "::uuid")
+        async with self.read() as conn:
+            rows = await (await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} {where}", params)).fetchall()
+        return page([job_from_row(row) for row in rows], query.limit)
 
-    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
+    async def cancel(self, job_id: str, workspace: str | None = None) -> tuple[Job, bool]:
         now = self.clock.now()
         async with self.transaction() as conn:
             cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
             row = await cursor.fetchone()
-            if row is None:
-                raise JobNotFound()
-            job = job_from_row(row)
-            ended = cancelled(job, workspace, now)
-            if ended is None:
-                return job
-            assert ended.error is not None
-            job = ended
+            ended, error = cancelled(job_from_row(row) if row else None, workspace, now)
+            if error is None:
+                return ended, False
             await conn.execute(
-                f"UPDATE {self.t('jobs')} SET status = 'cancelled', steps = %s, current_step = %s, error = %s, "
-                "lease_expires_at = NULL, updated_at = %s, completed_at = %s WHERE id = %s",
-                (steps_json(job.steps), job.current_step, Jsonb(ended.error.to_dict()), now, now, job_id),
+                f"WITH changed AS (UPDATE {self.t('jobs')} SET status = 'cancelled', steps = %s, current_step = %s, "
+                "error = %s, lease_expires_at = NULL, updated_at = %s, completed_at = %s WHERE id = %s RETURNING id) "
+                "SELECT pg_notify(%s, 'c:' || id) FROM changed",
+                (steps_json(ended.steps), ended.current_step, Jsonb(error.to_dict()), now, now, job_id, self.channel),
             )
-            await self._notify(conn, "s", [job_id])
-            await self._notify(conn, "d", [job_id])
-        self.hub.stopped([job_id])
-        self.hub.ended([job_id])
-        return job
+        return ended, True
 
     async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
         if limit <= 0 or not kinds:
@@ -354,11 +267,7 @@ class PostgresStore:
         if not reports:
             return set()
         written = await self._reports.submit([(r, lease) for r in reports])
-        lost = {r.ref.job_id for r, ok in zip(reports, written, strict=True) if not ok}
-        for r in reports:
-            if r.ref.job_id not in lost:
-                self.hub.changed(r.ref.job_id)
-        return lost
+        return {r.ref.job_id for r, ok in zip(reports, written, strict=True) if not ok}
 
     async def _report_batch(self, items: list[tuple[Report, float]]) -> list[bool]:
         now = self.clock.now()
@@ -386,54 +295,38 @@ class PostgresStore:
     async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
         if not outcomes:
             return []
-        applied = await self._finishes.submit(list(outcomes))
-        self.hub.ended(
-            [o.ref.job_id for o, ok in zip(outcomes, applied, strict=True) if ok and o.verdict != Verdict.RETRY]
-        )
-        if any(ok and o.verdict == Verdict.RETRY for o, ok in zip(outcomes, applied, strict=True)):
-            self.hub.enqueued()
-        return applied
+        return await self._finishes.submit(list(outcomes))
 
     async def _finish_batch(self, outcomes: list[Outcome]) -> list[bool]:
-        now = self.clock.now()
         async with self.transaction() as conn:
-            written = await write_outcomes(conn, self.schema, outcomes, now)
-            ended = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict != Verdict.RETRY]
-            await self._notify(conn, "d", ended)
-            if any(o.ref in written and o.verdict == Verdict.RETRY for o in outcomes):
-                await self._notify(conn, "e")
+            written = await write_outcomes(conn, self.schema, outcomes, self.clock.now())
         return [o.ref in written for o in outcomes]
 
     async def release(self, refs: Sequence[AttemptRef]) -> int:
         if not refs:
             return 0
         now = self.clock.now()
-        count = 0
+        params = {
+            "now": now, "ids": [ref.job_id for ref in refs], "attempts": [ref.attempt for ref in refs],
+            "channel": self.channel,
+        }  # fmt: skip
         async with self.transaction() as conn:
-            for ref in refs:
-                cursor = await conn.execute(
-                    f"SELECT steps FROM {self.t('jobs')} WHERE id = %s AND attempt = %s AND status = 'running' "
-                    "FOR UPDATE",
-                    (ref.job_id, ref.attempt),
+            row = await (
+                await conn.execute(
+                    f"WITH released AS (UPDATE {self.t('jobs')} AS j SET status = 'queued', progress = 0, "
+                    "steps = coalesce((SELECT jsonb_agg(jsonb_set(s.step, '{status}', '\"pending\"') ORDER BY s.n) "
+                    "FROM jsonb_array_elements(j.steps) WITH ORDINALITY AS s(step, n)), '[]'::jsonb), "
+                    "current_step = NULL, worker = NULL, lease_expires_at = NULL, run_at = %(now)s, "
+                    "updated_at = %(now)s FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS r(id, attempt) "
+                    "WHERE j.id = r.id AND j.attempt = r.attempt AND j.status = 'running' RETURNING j.id), "
+                    "told AS (SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM released LIMIT 1) AS one) "
+                    "SELECT (SELECT count(*) FROM released), (SELECT count(*) FROM told)",
+                    params,
                 )
-                row = await cursor.fetchone()
-                if row is None:
-                    continue
-                steps = reset_steps([Step.from_dict(s) for s in row[0]])
-                cursor = await conn.execute(
-                    f"UPDATE {self.t('jobs')} SET status = 'queued', progress = 0, steps = %s, current_step = NULL, "
-                    "worker = NULL, lease_expires_at = NULL, run_at = %s, updated_at = %s "
-                    "WHERE id = %s AND attempt = %s AND status = 'running'",
-                    (steps_json(steps), now, now, ref.job_id, ref.attempt),
-                )
-                count += cursor.rowcount
-            if count:
-                await self._notify(conn, "e")
-        if count:
-            self.hub.enqueued()
-        return count
+            ).fetchone()
+        return int(row[0]) if row is not None else 0
 
-    async def rescue(self) -> list[str]:
+    async def rescue(self) -> Rescued:
         now = self.clock.now()
         async with self.transaction() as conn:
             rows = await (
@@ -444,22 +337,15 @@ class PostgresStore:
                 )
             ).fetchall()
             outcomes = [lost(job_from_row(row), now) for row in rows]
-            written = await write_outcomes(conn, self.schema, outcomes, now)
-            requeued = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY]
-            failed = [o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED]
-            await self._notify(conn, "s", requeued + failed)
-            await self._notify(conn, "d", failed)
-            if requeued:
-                await self._notify(conn, "e")
-        if requeued:
-            self.hub.enqueued()
-        self.hub.ended(failed)
-        self.hub.stopped(requeued + failed)
-        return requeued + failed
+            written = await write_outcomes(conn, self.schema, outcomes, now, stop=True)
+        return Rescued(
+            requeued=[o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY],
+            failed=[o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED],
+        )
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         found: dict[str, Seen | None] = dict.fromkeys(job_ids)
-        async with self.transaction() as conn:
+        async with self.read() as conn:
             rows = await (
                 await conn.execute(
                     f"SELECT id, status, attempt FROM {self.t('jobs')} WHERE id = ANY(%s::uuid[])",

@@ -3,24 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 import orjson
 
-from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
-from jobhouse.errors import (
-    IdempotencyConflict,
-    InvalidRequest,
-    JobNotFound,
-    QuotaExceeded,
-    StoreUnavailable,
-)
-from jobhouse.hub import Hub, Seen
+from jobhouse.clock import Clock, SystemClock, to_micros
+from jobhouse.errors import InvalidRequest, StoreUnavailable
+from jobhouse.hub import ENDED, STOPPED, WORK, Hub, Seen
 from jobhouse.job import (
     AttemptRef,
-    Failure,
     Job,
     JobStatus,
     NewJob,
@@ -33,64 +25,25 @@ from jobhouse.job import (
     reset_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Cursor, Idempotency, JobPage, JobQuery
+from jobhouse.store.base import Idempotency, JobPage, JobQuery, Rescued
 from jobhouse.store.migrations import migrations
+from jobhouse.store.rows import COLUMNS, listing, page
 from jobhouse.store.sqlite_catalog import SqliteCatalog
-from jobhouse.store.sqlite_engine import Engine, SqliteOptions
+from jobhouse.store.sqlite_engine import Engine, SqliteOptions, signal
 from jobhouse.store.sqlite_keys import SqliteKeys
-
-COLUMNS = (
-    "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
-    "result, result_type, error, errors, attempt, max_attempts, run_at, worker, lease_expires_at, "
-    "created_at, updated_at, started_at, completed_at"
+from jobhouse.store.sqlite_writes import (
+    INSERT,
+    create_job,
+    dumps,
+    finish_statement,
+    ids_json,
+    insert_row,
+    read_job,
+    statements,
+    steps_json,
 )
+
 _RESCUE_BATCH = 500
-
-
-def dumps(value: Any) -> str:
-    return orjson.dumps(value).decode()
-
-
-def _steps_json(steps: Iterable[Step]) -> str:
-    return dumps([s.to_dict() for s in steps])
-
-
-def _ts(value: int | None) -> datetime | None:
-    return None if value is None else from_micros(value)
-
-
-def _job(row: tuple[Any, ...]) -> Job:
-    error = row[13]
-    return Job(
-        id=row[0],
-        workspace=row[1],
-        kind=row[2],
-        subject=row[3],
-        title=row[4],
-        status=JobStatus(row[5]),
-        progress=row[6],
-        steps=tuple(Step.from_dict(s) for s in orjson.loads(row[7])),
-        current_step=row[8],
-        input=orjson.loads(row[9]),
-        metadata=orjson.loads(row[10]),
-        result=None if row[11] is None else orjson.loads(row[11]),
-        result_type=row[12],
-        error=None if error is None else Failure.from_dict(orjson.loads(error)),
-        errors=tuple(Failure.from_dict(e) for e in orjson.loads(row[14])),
-        attempt=row[15],
-        max_attempts=row[16],
-        run_at=from_micros(row[17]),
-        worker=row[18],
-        lease_expires_at=_ts(row[19]),
-        created_at=from_micros(row[20]),
-        updated_at=from_micros(row[21]),
-        started_at=_ts(row[22]),
-        completed_at=_ts(row[23]),
-    )
-
-
-def _ids_json(ids: Iterable[str]) -> str:
-    return dumps(list(ids))
 
 
 class SqliteStore:
@@ -102,7 +55,7 @@ class SqliteStore:
         self.hub = Hub()
         self.options = options or SqliteOptions()
         self._engine: Engine | None = None
-        self.keys = SqliteKeys(self)
+        self.keys = SqliteKeys(self)  # a local read is cheap: no cache, so a revocation holds at once
         self.catalog = SqliteCatalog(self)
 
     def __repr__(self) -> str:
@@ -139,7 +92,7 @@ class SqliteStore:
             for migration in migrations("sqlite"):
                 if migration.version in done:
                     continue
-                for statement in _statements(migration.sql):
+                for statement in statements(migration.sql):
                     conn.execute(statement)
                 conn.execute(
                     "INSERT INTO jobhouse_migrations VALUES (?, ?, ?)",
@@ -160,59 +113,25 @@ class SqliteStore:
             raise InvalidRequest("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
         built = [new.queued(now) for new in jobs]
-        rows = [_insert_row(job) for job in built]
+        rows = [insert_row(job) for job in built]
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.executemany(_INSERT, rows)
+            conn.executemany(INSERT, rows)
+            signal(conn, WORK)
 
         await self.engine.write(run)
-        self.hub.enqueued()
         return built
 
     async def create(
         self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
     ) -> tuple[Job, bool]:
         now = self.clock.now()
-        job = new.queued(now)
-        n = to_micros(now)
-
-        def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
-            if idempotency is not None:
-                seen = conn.execute(
-                    "SELECT fingerprint, job_id FROM idempotency_keys WHERE workspace = ? AND key = ? "
-                    "AND created_at >= ?",
-                    (new.workspace, idempotency.key, n - int(idempotency.ttl * 1_000_000)),
-                ).fetchone()
-                if seen is not None:
-                    if seen[0] != idempotency.fingerprint:
-                        raise IdempotencyConflict()
-                    earlier = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (seen[1],)).fetchone()
-                    if earlier is not None:
-                        return _job(earlier), False
-            if max_queued is not None:
-                (queued,) = conn.execute(
-                    "SELECT count(*) FROM (SELECT 1 FROM jobs WHERE workspace = ? AND status = 'queued' LIMIT ?)",
-                    (new.workspace, max_queued),
-                ).fetchone()
-                if queued >= max_queued:
-                    raise QuotaExceeded(f"This workspace already has {max_queued} queued jobs; retry later")
-            conn.execute(_INSERT, _insert_row(job))
-            if idempotency is not None:
-                conn.execute(
-                    "INSERT OR REPLACE INTO idempotency_keys VALUES (?, ?, ?, ?, ?)",
-                    (new.workspace, idempotency.key, idempotency.fingerprint, job.id, n),
-                )
-            return job, True
-
-        created = await self.engine.write(run)
-        if created[1]:
-            self.hub.enqueued()
-        return created
+        return await self.engine.write(lambda conn: create_job(conn, new, now, max_queued, idempotency))
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         def run(conn: sqlite3.Connection) -> Job | None:
             row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            return None if row is None else _job(row)
+            return None if row is None else read_job(row)
 
         job = await self.engine.read(run)
         if job is None or (workspace is not None and job.workspace != workspace):
@@ -220,57 +139,32 @@ class SqliteStore:
         return job
 
     async def list_jobs(self, query: JobQuery) -> JobPage:
-        where = ["workspace = ?"]
-        params: list[Any] = [query.workspace]
-        if query.subject is not None:
-            where.append("subject = ?")
-            params.append(query.subject)
-        if query.kind is not None:
-            where.append("kind = ?")
-            params.append(query.kind)
-        if query.statuses is not None:
-            where.append(f"status IN ({', '.join('?' * len(query.statuses))})")
-            params.extend(sorted(s.value for s in query.statuses))
-        if query.after is not None:
-            where.append("(created_at, id) < (?, ?)")
-            params.extend([to_micros(query.after.created_at), query.after.id])
-        sql = f"SELECT {COLUMNS} FROM jobs WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT ?"
-        params.append(query.limit + 1)
+        where, params = listing(query, "?", to_micros)
+        sql = f"SELECT {COLUMNS} FROM jobs {where}"
 
         def run(conn: sqlite3.Connection) -> list[Job]:
-            return [_job(row) for row in conn.execute(sql, params)]
+            return [read_job(row) for row in conn.execute(sql, params)]
 
-        jobs = await self.engine.read(run)
-        if len(jobs) > query.limit:
-            jobs = jobs[: query.limit]
-            return JobPage(jobs, Cursor(jobs[-1].created_at, jobs[-1].id))
-        return JobPage(jobs, None)
+        return page(await self.engine.read(run), query.limit)
 
-    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
+    async def cancel(self, job_id: str, workspace: str | None = None) -> tuple[Job, bool]:
         now = self.clock.now()
+        n = to_micros(now)
 
         def run(conn: sqlite3.Connection) -> tuple[Job, bool]:
             row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
-            if row is None:
-                raise JobNotFound()
-            job = _job(row)
-            ended = cancelled(job, workspace, now)
-            if ended is None:
-                return job, False
-            assert ended.error is not None
-            n = to_micros(now)
+            ended, error = cancelled(read_job(row) if row else None, workspace, now)
+            if error is None:
+                return ended, False
             conn.execute(
                 "UPDATE jobs SET status = 'cancelled', steps = ?, current_step = ?, error = ?, "
                 "lease_expires_at = NULL, updated_at = ?, completed_at = ? WHERE id = ?",
-                (_steps_json(ended.steps), ended.current_step, dumps(ended.error.to_dict()), n, n, job_id),
+                (steps_json(ended.steps), ended.current_step, dumps(error.to_dict()), n, n, job_id),
             )
+            signal(conn, STOPPED, ENDED)
             return ended, True
 
-        job, changed = await self.engine.write(run)
-        if changed:
-            self.hub.stopped([job_id])
-            self.hub.ended([job_id])
-        return job
+        return await self.engine.write(run)
 
     async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
         if limit <= 0 or not kinds:
@@ -288,7 +182,7 @@ class SqliteStore:
         params = (worker, expires, n, n, n, *kind_list, limit)
 
         def run(conn: sqlite3.Connection) -> list[Job]:
-            return [_job(row) for row in conn.execute(sql, params).fetchall()]
+            return [read_job(row) for row in conn.execute(sql, params).fetchall()]
 
         jobs = await self.engine.write(run)
         jobs.sort(key=lambda job: (job.run_at, job.id))
@@ -298,7 +192,7 @@ class SqliteStore:
         if not refs:
             return set()
         expires = to_micros(self.clock.now()) + int(lease * 1_000_000)
-        ids = _ids_json(ref.job_id for ref in refs)
+        ids = ids_json(ref.job_id for ref in refs)
 
         def run(conn: sqlite3.Connection) -> set[tuple[str, int]]:
             rows = conn.execute(
@@ -317,7 +211,7 @@ class SqliteStore:
         n = to_micros(self.clock.now())
         expires = n + int(lease * 1_000_000)
         rows = [
-            (r.progress, _steps_json(r.steps), r.current_step, n, expires, r.ref.job_id, r.ref.attempt) for r in reports
+            (r.progress, steps_json(r.steps), r.current_step, n, expires, r.ref.job_id, r.ref.attempt) for r in reports
         ]
 
         def run(conn: sqlite3.Connection) -> set[str]:
@@ -332,28 +226,24 @@ class SqliteStore:
                     lost.add(row[5])
             return lost
 
-        lost = await self.engine.write(run)
-        for r in reports:
-            if r.ref.job_id not in lost:
-                self.hub.changed(r.ref.job_id)
-        return lost
+        return await self.engine.write(run)
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
         if not outcomes:
             return []
         now = self.clock.now()
         n = to_micros(now)
-        statements = [_finish_statement(outcome, n) for outcome in outcomes]
+        statements = [finish_statement(outcome, n) for outcome in outcomes]
 
         def run(conn: sqlite3.Connection) -> list[bool]:
-            return [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
+            applied = [conn.execute(sql, params).rowcount == 1 for sql, params in statements]
+            written = [o for o, ok in zip(outcomes, applied, strict=True) if ok]
+            moved = {WORK if o.verdict == Verdict.RETRY else ENDED for o in written}
+            if moved:
+                signal(conn, *moved)
+            return applied
 
-        applied = await self.engine.write(run)
-        ended = [o.ref.job_id for o, ok in zip(outcomes, applied, strict=True) if ok and o.verdict != Verdict.RETRY]
-        self.hub.ended(ended)
-        if any(ok and o.verdict == Verdict.RETRY for o, ok in zip(outcomes, applied, strict=True)):
-            self.hub.enqueued()
-        return applied
+        return await self.engine.write(run)
 
     async def release(self, refs: Sequence[AttemptRef]) -> int:
         if not refs:
@@ -374,20 +264,19 @@ class SqliteStore:
                     "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, "
                     "current_step = NULL, worker = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ? "
                     "WHERE id = ? AND attempt = ? AND status = 'running'",
-                    (_steps_json(steps), n, n, ref.job_id, ref.attempt),
+                    (steps_json(steps), n, n, ref.job_id, ref.attempt),
                 ).rowcount
+            if count:
+                signal(conn, WORK)
             return count
 
-        count = await self.engine.write(run)
-        if count:
-            self.hub.enqueued()
-        return count
+        return await self.engine.write(run)
 
-    async def rescue(self) -> list[str]:
+    async def rescue(self) -> Rescued:
         now = self.clock.now()
         n = to_micros(now)
 
-        def run(conn: sqlite3.Connection) -> tuple[list[str], list[str]]:
+        def run(conn: sqlite3.Connection) -> Rescued:
             rows = conn.execute(
                 f"SELECT {COLUMNS} FROM jobs WHERE status = 'running' AND lease_expires_at < ? LIMIT ?",
                 (n, _RESCUE_BATCH),
@@ -395,22 +284,19 @@ class SqliteStore:
             requeued: list[str] = []
             failed: list[str] = []
             for row in rows:
-                job = _job(row)
+                job = read_job(row)
                 outcome = lost(job, now)
-                sql, params = _finish_statement(outcome, n)
+                sql, params = finish_statement(outcome, n)
                 if conn.execute(sql + " AND lease_expires_at < ?", (*params, n)).rowcount:
                     (requeued if outcome.verdict == Verdict.RETRY else failed).append(job.id)
-            return requeued, failed
+            if requeued or failed:
+                signal(conn, STOPPED, *([WORK] if requeued else []), *([ENDED] if failed else []))
+            return Rescued(requeued, failed)
 
-        requeued, failed = await self.engine.write(run)
-        if requeued:
-            self.hub.enqueued()
-        self.hub.ended(failed)
-        self.hub.stopped(requeued + failed)
-        return requeued + failed
+        return await self.engine.write(run)
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
-        ids = _ids_json(job_ids)
+        ids = ids_json(job_ids)
 
         def run(conn: sqlite3.Connection) -> dict[str, Seen | None]:
             found: dict[str, Seen | None] = dict.fromkeys(job_ids)
@@ -439,52 +325,3 @@ class SqliteStore:
             return deleted
 
         return await self.engine.write(run)
-
-
-_INSERT = (
-    "INSERT INTO jobs (id, workspace, kind, subject, title, status, steps, input, metadata, max_attempts, run_at, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-def _insert_row(job: Job) -> tuple[Any, ...]:
-    n = to_micros(job.created_at)
-    return (
-        job.id, job.workspace, job.kind, job.subject, job.title, _steps_json(job.steps), dumps(job.input),
-        dumps(job.metadata), job.max_attempts, to_micros(job.run_at), n, n,
-    )  # fmt: skip
-
-
-def _finish_statement(outcome: Outcome, now: int) -> tuple[str, tuple[Any, ...]]:
-    """The one UPDATE that ends an attempt, fenced on (id, attempt, running)."""
-    fence = (outcome.ref.job_id, outcome.ref.attempt)
-    where = " WHERE id = ? AND attempt = ? AND status = 'running'"
-    steps = _steps_json(outcome.steps)
-    if outcome.verdict == Verdict.COMPLETED:
-        return (
-            "UPDATE jobs SET status = 'completed', progress = 100, steps = ?, current_step = NULL, "
-            "result = ?, result_type = ?, lease_expires_at = NULL, updated_at = ?, completed_at = ?" + where,
-            (steps, dumps(outcome.result), outcome.result_type, now, now, *fence),
-        )
-    failure = outcome.failure or Failure("Job failed", "error")
-    error = dumps(failure.to_dict())
-    if outcome.verdict == Verdict.FAILED:
-        return (
-            "UPDATE jobs SET status = 'failed', progress = ?, steps = ?, current_step = NULL, error = ?, "
-            "errors = json_insert(errors, '$[#]', json(?)), lease_expires_at = NULL, updated_at = ?, "
-            "completed_at = ?" + where,
-            (outcome.progress, steps, error, error, now, now, *fence),
-        )
-    retry_at = to_micros(outcome.retry_at) if outcome.retry_at is not None else now
-    return (
-        "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, current_step = NULL, "
-        "errors = json_insert(errors, '$[#]', json(?)), worker = NULL, lease_expires_at = NULL, run_at = ?, "
-        "updated_at = ?" + where,
-        (_steps_json(reset_steps(outcome.steps)), error, retry_at, now, *fence),
-    )
-
-
-def _statements(script: str) -> list[str]:
-    """Split a migration into statements (they hold no semicolons inside literals)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]

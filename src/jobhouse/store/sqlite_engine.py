@@ -6,8 +6,10 @@ each inside its own savepoint so that one failing write does not undo the others
 a small pool of threads with their own connections; WAL lets them run beside the writer.
 
 Between batches the writer thread reads ``PRAGMA data_version``, which changes only when
-*another* connection (another process) committed; that is how changes made by other processes
-on the same file reach the hub without any per-waiter polling.
+*another* connection (another process) committed; when it has, it reads the `signals` counters
+that writes move, and tells the hub which kinds of change happened (work queued, jobs ended or
+stopped). That is how changes made by other processes on the same file reach the
+hub without any per-waiter polling, and why another process's heartbeats wake nobody.
 """
 
 from __future__ import annotations
@@ -18,12 +20,13 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jobhouse.errors import StoreUnavailable
+from jobhouse.hub import SIGNALS
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -72,7 +75,9 @@ _STOP = _Stop()
 class Engine:
     """Runs writes on the writer thread (batched) and reads on the reader pool."""
 
-    def __init__(self, path: str, options: SqliteOptions, on_external_change: Callable[[], None]) -> None:
+    def __init__(
+        self, path: str, options: SqliteOptions, on_external_change: Callable[[Collection[str]], None]
+    ) -> None:
         self.path = path
         self.options = options
         self._on_external_change = on_external_change
@@ -121,6 +126,7 @@ class Engine:
         try:
             conn = connect(self.path, self.options)
             version = conn.execute("PRAGMA data_version").fetchone()[0]
+            counters = _signals(conn)
         except sqlite3.Error as exc:
             error = unavailable(exc)
             loop.call_soon_threadsafe(_set_exception, ready, error)
@@ -152,7 +158,11 @@ class Engine:
                     seen = conn.execute("PRAGMA data_version").fetchone()[0]
                     if seen != version:
                         version = seen
-                        loop.call_soon_threadsafe(self._on_external_change)
+                        now = _signals(conn)
+                        moved = {name for name, value in now.items() if counters.get(name) != value}
+                        counters = now
+                        if moved or not now:  # no counters yet (not migrated): assume anything
+                            loop.call_soon_threadsafe(self._on_external_change, moved or SIGNALS)
         finally:
             conn.close()
 
@@ -226,6 +236,19 @@ class Engine:
             return op(conn)
         except sqlite3.Error as exc:
             raise _translate(exc) from exc
+
+
+def _signals(conn: sqlite3.Connection) -> dict[str, int]:
+    """The signal counters (none before the migration that makes them)."""
+    try:
+        return dict(conn.execute("SELECT name, value FROM signals").fetchall())
+    except sqlite3.OperationalError:
+        return {}
+
+
+def signal(conn: sqlite3.Connection, *names: str) -> None:
+    """Move these signal counters, in the write transaction of `conn`."""
+    conn.execute(f"UPDATE signals SET value = value + 1 WHERE name IN ({', '.join('?' * len(names))})", names)
 
 
 def _translate(exc: BaseException) -> BaseException:

@@ -1,0 +1,165 @@
+"""The one way jobs change: `Queue` writes through the store, then publishes what changed.
+
+The store persists and reports what a write changed; `Queue` is the only place that turns that
+into hub events for this process (the store's own signals, SQLite's counters and PostgreSQL's
+NOTIFY, tell the other processes):
+
+============================  =====================================================
+write                         published to this process's hub
+============================  =====================================================
+enqueue, create, release      ``enqueued``: idle workers look for work
+finish                        ``ended`` (long-polls return); a retry is ``enqueued``
+cancel                        ``stopped`` (the handler is interrupted) and ``ended``
+rescue                        ``stopped``; ``ended`` for the failed, ``enqueued`` for the requeued
+heartbeat, report             ``stopped`` for attempts that are no longer ours
+============================  =====================================================
+
+Everything that makes jobs goes through `Queue.enqueue`: the API, handlers (``ctx.enqueue``)
+and your own code, which builds a queue from a store and the registry of its kinds::
+
+    queue = Queue(open_store("postgresql://localhost/app"), jobs)
+    async with await psycopg.AsyncConnection.connect(...) as conn:
+        async with conn.transaction():
+            ...  # your own writes
+            await queue.enqueue("send-invoice", workspace="acme", input={...}, connection=conn)
+
+With `connection` (PostgreSQL only) the job is inserted in your open transaction and exists only
+if it commits; the store need not be opened for that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any
+
+from jobhouse.errors import InvalidRequest
+from jobhouse.ids import new_id
+from jobhouse.job import AttemptRef, Job, NewJob, Outcome, Report, Verdict
+from jobhouse.registry import Registry
+from jobhouse.store.base import Idempotency, Store
+from jobhouse.validation import check_clean
+
+TITLE_MAX = 200
+SUBJECT_MAX = 200
+
+
+class Queue:
+    """Makes, enqueues and changes jobs on `store`, for the kinds of `registry`."""
+
+    def __init__(self, store: Store, registry: Registry) -> None:
+        self.store = store
+        self.registry = registry
+        self.hub = store.hub
+
+    # -- making jobs -------------------------------------------------------------------------
+
+    def new_job(
+        self,
+        kind: str,
+        *,
+        workspace: str,
+        input: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        title: str | None = None,
+    ) -> NewJob:
+        """A job of `kind`, checked: known kind, valid input (normalized), sane subject and title."""
+        spec = self.registry[kind]
+        for name, value in (("input", input), ("metadata", metadata)):
+            if value is not None and not isinstance(value, Mapping):
+                raise InvalidRequest(f"{name} must be a JSON object")
+            check_clean(value, name)
+        data = dict(input or {})
+        if spec.check_input is not None:
+            data = dict(spec.check_input(data))
+        if subject is not None and not 0 < len(subject) <= SUBJECT_MAX:
+            raise InvalidRequest(f"competitorId must be 1-{SUBJECT_MAX} characters")
+        if title is not None and not 0 < len(title) <= TITLE_MAX:
+            raise InvalidRequest(f"displayTitle must be 1-{TITLE_MAX} characters")
+        return NewJob(
+            id=new_id(),
+            workspace=workspace,
+            kind=spec.name,
+            title=title or spec.title,
+            max_attempts=spec.max_attempts,
+            steps=spec.steps_for(data),
+            subject=subject,
+            input=data,
+            metadata=dict(metadata or {}),
+        )
+
+    async def enqueue(
+        self,
+        kind: str,
+        *,
+        workspace: str,
+        input: Mapping[str, Any] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        subject: str | None = None,
+        title: str | None = None,
+        connection: Any = None,
+    ) -> Job:
+        """Check and enqueue a job (in the caller's PostgreSQL transaction, with `connection`)."""
+        new = self.new_job(kind, workspace=workspace, input=input, metadata=metadata, subject=subject, title=title)
+        (job,) = await self.enqueue_many([new], connection=connection)
+        return job
+
+    async def enqueue_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
+        """Enqueue jobs made by `new_job` in one transaction."""
+        built = await self.store.enqueue(jobs, connection=connection)
+        if connection is None:  # in the caller's transaction, it is the commit's NOTIFY that tells
+            self.hub.enqueued()
+        return built
+
+    async def create(
+        self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
+    ) -> tuple[Job, bool]:
+        """Enqueue with the API's safeguards (quota, idempotency key); the job, and whether it is new."""
+        job, created = await self.store.create(new, max_queued=max_queued, idempotency=idempotency)
+        if created:
+            self.hub.enqueued()
+        return job, created
+
+    async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
+        job, changed = await self.store.cancel(job_id, workspace)
+        if changed:
+            self.hub.stopped([job_id])
+            self.hub.ended([job_id])
+        return job
+
+    # -- a worker's writes -------------------------------------------------------------------
+
+    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
+        return await self.store.claim(worker, kinds, limit, lease)
+
+    async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
+        lost = await self.store.heartbeat(worker, refs, lease)
+        self.hub.stopped(lost)
+        return lost
+
+    async def report(self, reports: Sequence[Report], lease: float) -> set[str]:
+        lost = await self.store.report(reports, lease)
+        self.hub.stopped(lost)
+        return lost
+
+    async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
+        applied = await self.store.finish(outcomes)
+        written = [o for o, ok in zip(outcomes, applied, strict=True) if ok]
+        self.hub.ended(o.ref.job_id for o in written if o.verdict != Verdict.RETRY)
+        if any(o.verdict == Verdict.RETRY for o in written):
+            self.hub.enqueued()
+        return applied
+
+    async def release(self, refs: Sequence[AttemptRef]) -> int:
+        count = await self.store.release(refs)
+        if count:
+            self.hub.enqueued()
+        return count
+
+    async def rescue(self) -> list[str]:
+        rescued = await self.store.rescue()
+        if rescued.requeued:
+            self.hub.enqueued()
+        self.hub.ended(rescued.failed)
+        self.hub.stopped([*rescued.requeued, *rescued.failed])
+        return [*rescued.requeued, *rescued.failed]
