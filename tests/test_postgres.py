@@ -16,7 +16,7 @@ from psycopg import pq
 
 from jobhouse import JobContext, Registry
 from jobhouse.api import create_app
-from jobhouse.errors import InvalidRequest, NotAuthenticated, StoreUnavailable
+from jobhouse.errors import ConfigurationError, NotAuthenticated, StoreUnavailable
 from jobhouse.hub import Refresher
 from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
@@ -180,7 +180,7 @@ def test_urls_name_a_schema() -> None:
         "postgresql://u@h/db?sslmode=require",
         "queue",
     )
-    with pytest.raises(InvalidRequest):
+    with pytest.raises(ConfigurationError):
         parse_url("postgresql://u@h/db?schema=Robert'); DROP TABLE")
 
 

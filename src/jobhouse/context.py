@@ -16,7 +16,7 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from jobhouse.errors import JobCancelled
+from jobhouse.errors import ConfigurationError, JobCancelled
 from jobhouse.job import Job, Report, Step, StepStatus, derived_progress, reset_steps
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ class JobContext:
     ) -> Job:
         """Enqueue another job (in this job's workspace unless `workspace` says otherwise)."""
         if self._queue is None:
-            raise RuntimeError("this context has no queue to enqueue on")
+            raise ConfigurationError("this context has no queue to enqueue on")
         return await self._queue.enqueue(
             kind, workspace=workspace or self.workspace, input=input, metadata=metadata, subject=subject, title=title
         )
@@ -159,7 +159,7 @@ class JobContext:
     ) -> Job:
         """`enqueue`, for a plain-function handler (running in a thread): returns once enqueued."""
         if threading.get_ident() == self._loop_thread:
-            raise RuntimeError("enqueue_sync is for plain-function handlers; await ctx.enqueue(...) instead")
+            raise ConfigurationError("enqueue_sync is for plain-function handlers; await ctx.enqueue(...) instead")
         coroutine = self.enqueue(
             kind, input=input, metadata=metadata, subject=subject, title=title, workspace=workspace
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from jobhouse.clock import Clock
-from jobhouse.errors import ConfigurationError, InvalidRequest
+from jobhouse.errors import ConfigurationError
 from jobhouse.store.base import Cursor, JobPage, JobQuery, Store
 
 __all__ = ["Cursor", "JobPage", "JobQuery", "Store", "open_store", "sqlite_path"]
@@ -41,4 +41,4 @@ def open_store(url: str, *, clock: Clock | None = None, pool_size: int = 10, tim
         from jobhouse.store.sqlite_engine import SqliteOptions
 
         return SqliteStore(path, clock=clock, options=SqliteOptions(busy_timeout=timeout))
-    raise InvalidRequest(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://host/db")
+    raise ConfigurationError(f"Unsupported database URL {url!r}: use sqlite:///path.db or postgresql://host/db")

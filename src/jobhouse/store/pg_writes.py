@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from jobhouse.errors import IdempotencyConflict, InvalidRequest, QuotaExceeded
+from jobhouse.errors import ConfigurationError, IdempotencyConflict, QuotaExceeded
 from jobhouse.job import AttemptRef, Failure, Job, NewJob, Outcome, Verdict, reset_steps
 from jobhouse.store.base import Idempotency
 from jobhouse.store.pg_codec import Jsonb, encoded, job_from_row, steps_json, unavailable_on_errors
@@ -56,7 +56,7 @@ async def insert_jobs(
     """Insert queued jobs on `conn`, in whatever transaction it has open, in one statement that also
     tells the workers (the NOTIFY is sent when, and only if, the transaction commits)."""
     if not SCHEMA.match(schema):
-        raise InvalidRequest(f"Invalid schema {schema!r}")
+        raise ConfigurationError(f"Invalid schema {schema!r}")
     built = [new.queued(now) for new in jobs]
     if not built:
         return built

@@ -26,7 +26,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from jobhouse.clock import Clock, SystemClock
-from jobhouse.errors import InvalidRequest, StoreUnavailable
+from jobhouse.errors import ConfigurationError, StoreUnavailable
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
 from jobhouse.keys import CachedKeys
@@ -56,7 +56,7 @@ def parse_url(url: str) -> tuple[str, str]:
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     schema = next((value for key, value in query if key == "schema"), "jobhouse")
     if not SCHEMA.match(schema):
-        raise InvalidRequest(f"Invalid schema {schema!r}: lower-case letters, digits and underscores")
+        raise ConfigurationError(f"Invalid schema {schema!r}: lower-case letters, digits and underscores")
     rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
     return urllib.parse.urlunsplit(parts._replace(query=rest)), schema
 

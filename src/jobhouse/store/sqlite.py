@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 
 from jobhouse.clock import Clock, SystemClock, to_micros
-from jobhouse.errors import InvalidRequest, StoreUnavailable
+from jobhouse.errors import ConfigurationError, StoreUnavailable
 from jobhouse.hub import ENDED, STOPPED, WORK, Hub, Seen
 from jobhouse.job import (
     AttemptRef,
@@ -110,7 +110,7 @@ class SqliteStore:
 
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
         if connection is not None:
-            raise InvalidRequest("Enqueueing on your own connection needs the PostgreSQL store")
+            raise ConfigurationError("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
         built = [new.queued(now) for new in jobs]
         rows = [insert_row(job) for job in built]
