@@ -1,7 +1,8 @@
-"""Small assertions shared by the HTTP tests."""
+"""Small assertions shared by the HTTP tests, and a change feed to run beside a store."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 import uuid
@@ -10,6 +11,9 @@ from typing import Any
 
 import httpx
 
+from jobhouse.events import JobEvent
+from jobhouse.feed import Feed, Subscription
+from jobhouse.store.base import Store
 from tests.openapi_check import ResponseCheck
 
 #: Every /api route, as (method, path), with a well-formed id where the path takes one.
@@ -25,6 +29,9 @@ API_ROUTES = [
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
     ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+    ("GET", "/api/jobs/events"),
+    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/events"),
+    ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/events"),
 ]
 RUN_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WORKSPACE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -79,3 +86,25 @@ async def api_client(url: str, headers: dict[str, str], timeout: float = 30) -> 
     ) as http:
         yield http
     check.assert_clean()
+
+
+@contextlib.asynccontextmanager
+async def running_feed(store: Store, **options: Any) -> AsyncIterator[Feed]:
+    """A change feed following `store`, as a server process runs one."""
+    feed = Feed(store, **options)
+    stop = asyncio.Event()
+    task = asyncio.create_task(feed.run(stop))
+    try:
+        yield feed
+    finally:
+        stop.set()
+        await task
+
+
+async def ended(subscription: Subscription, timeout: float = 5.0) -> JobEvent:
+    """The terminal event that `subscription` receives within `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            for event in await subscription.next(timeout):
+                if event.is_terminal:
+                    return event

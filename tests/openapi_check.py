@@ -14,6 +14,9 @@ A request outside the document must still be answered the documented way: an err
 - the operational routes that are not in the document (`UNDOCUMENTED`): the document itself and the
   health and readiness probes, which are for operators and load balancers, not API clients;
 - ``HEAD`` requests, which have no body to check;
+- the frames of event streams (``text/event-stream``), which may never end: only their status and
+  content type are checked here; `Document.event_data` gives the schema their data is checked
+  against by the tests that read them;
 - requests to any other host than the server the check is for (no jobhouse server answered them).
 """
 
@@ -51,6 +54,14 @@ class Document:
 
     def template(self, path: str) -> str | None:
         return next((template for pattern, template in self.templates if pattern.match(path)), None)
+
+    def event_data(self, path: str) -> dict[str, Any]:
+        """The schema of the events' data on the stream at `path`."""
+        template = self.template(path)
+        assert template is not None, path
+        stream = self.spec["paths"][template]["get"]["responses"]["200"]["content"]["text/event-stream"]
+        schema: dict[str, Any] = stream["schema"]["properties"]["data"]["contentSchema"]
+        return schema
 
     def problems(self, schema: dict[str, Any], body: Any) -> list[str]:
         """What is wrong with `body` for `schema` (a schema of this document), best first."""
@@ -95,8 +106,11 @@ class ResponseCheck:
             return
         if request.url.path in UNDOCUMENTED:
             return
-        await response.aread()
-        problem = await self.problem(response)
+        if response.headers.get("content-type", "").startswith("text/event-stream"):
+            problem = await self.stream_problem(response)
+        else:
+            await response.aread()
+            problem = await self.problem(response)
         if problem is not None:
             problem = f"{request.method} {request.url.path} → {response.status_code}: {problem}"
             self.problems.append(problem)
@@ -133,6 +147,22 @@ class ResponseCheck:
             return f"the body is not JSON: {exc}"
         problems = document.problems(schema, body)
         return None if not problems else "; ".join(problems[:5])
+
+    async def stream_problem(self, response: httpx.Response) -> str | None:
+        """What makes an event stream one the document does not describe, or None."""
+        document = await document_of(self.origin)
+        method = response.request.method.lower()
+        status = str(response.status_code)
+        template = document.template(response.request.url.path)
+        operation = None if template is None else document.spec["paths"][template].get(method)
+        if operation is None or template is None:
+            return "an event stream from an operation the document does not have"
+        documented = operation["responses"].get(status, {})
+        if "text/event-stream" not in documented.get("content", {}):
+            return f"an event stream where the document has no text/event-stream for status {status}"
+        COVERED[(template, method, status)] += 1
+        self.checked.append((template, method, status))
+        return None
 
     def assert_clean(self) -> None:
         """Fail if any response broke the document, even one whose error the test caught."""

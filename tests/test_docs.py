@@ -34,7 +34,7 @@ from jobhouse.cli import app as cli_app
 from jobhouse.errors import InvalidRequest, JobhouseError
 from jobhouse.job import JobStatus, StepStatus
 from jobhouse.runtime import Runtime
-from jobhouse.settings import MAX_DURATION, Below, OneOf, Settings, SettingsError
+from jobhouse.settings import MAX_DURATION, Below, OneOf, Settings, SettingsError, WebOrigins
 from jobhouse.sources import WELL_KNOWN
 from jobhouse.store.base import JobQuery
 
@@ -246,6 +246,8 @@ def _sample(name: str) -> str:
         return "path, apt"
     if name == "log_level":
         return "debug"
+    if name == "cors_origins":
+        return "https://ops.example.com, http://localhost:5173"
     if _FIELDS[name].annotation == tuple[str, ...]:
         return "one.yaml, two.yaml"
     return _SAMPLES[_FIELDS[name].annotation]
@@ -312,6 +314,8 @@ def _range(name: str) -> str:
             parts.append("not empty")
         elif isinstance(rule, Below):
             parts.append(f"< `{rule.other}`")
+        elif isinstance(rule, WebOrigins):
+            parts.append("each `scheme://host[:port]`, or `*`")
         elif isinstance(rule, OneOf):
             each = "each one of" if _FIELDS[name].annotation == tuple[str, ...] else "one of"
             parts.append(f"{each} {', '.join(f'`{choice}`' for choice in rule.choices)}")
@@ -351,6 +355,8 @@ def test_each_documented_limit_is_enforced(name: str) -> None:
             outside.append(_number(rule.ge - 1))
         elif isinstance(rule, annotated_types.Le):
             outside.append(_number(rule.le + 1))
+        elif isinstance(rule, WebOrigins):
+            outside.append("https://ops.example.com/path")
         elif isinstance(rule, OneOf):
             outside.append("nonsense")
         elif isinstance(rule, Below):
@@ -368,15 +374,20 @@ def _commands(group: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from _commands(command, f"{prefix}{name} ")
 
 
-def test_configuration_md_lists_every_command_and_option() -> None:
-    text = read("configuration.md")
+#: The client commands (they call a server) are on their own page; the rest are in configuration.md.
+CLIENT_COMMANDS = ("jobs", "search", "sources")
+
+
+def test_the_docs_list_every_command_and_option() -> None:
     root = typer.main.get_command(cli_app)
     for name, command in _commands(root):
-        assert f"jobhouse {name}" in text, f"command 'jobhouse {name}' is not in docs/configuration.md"
+        page = "cli.md" if name.split()[0] in CLIENT_COMMANDS else "configuration.md"
+        text = read(page)
+        assert f"jobhouse {name}" in text, f"command 'jobhouse {name}' is not in docs/{page}"
         for param in command.params:
             for option in [*param.opts, *param.secondary_opts]:
                 if option.startswith("-") and option != "--help":
-                    assert f"`{option}`" in text, f"option {option} of 'jobhouse {name}' is undocumented"
+                    assert f"`{option}`" in text, f"option {option} of 'jobhouse {name}' is not in docs/{page}"
 
 
 def test_api_md_lists_every_error_code() -> None:

@@ -1,4 +1,5 @@
-"""The hub wakes waiters in this process; the refresher brings in what other processes changed."""
+"""The hub wakes waiters in this process; the refresher and the change feed bring in what other
+processes changed."""
 
 from __future__ import annotations
 
@@ -9,23 +10,29 @@ from pathlib import Path
 import pytest
 
 from jobhouse.errors import NotAuthenticated
-from jobhouse.hub import Hub, Refresher
+from jobhouse.feed import Feed
+from jobhouse.hub import Refresher
 from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Report, Verdict
 from jobhouse.keys import authenticate, create_key
 from jobhouse.store.sqlite import SqliteStore
+from tests.helpers import ended, running_feed
+
+Processes = tuple[SqliteStore, SqliteStore, Feed]
 
 
 @pytest.fixture
-async def two_processes(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, SqliteStore]]:
-    """Two stores on one file: each has its own connections, as two processes would."""
+async def two_processes(tmp_path: Path) -> AsyncIterator[Processes]:
+    """Two stores on one file: each has its own connections, as two processes would; the first
+    has its change feed."""
     here, there = SqliteStore(str(tmp_path / "shared.db")), SqliteStore(str(tmp_path / "shared.db"))
     await here.open()
     await there.open()
     stop = asyncio.Event()
     refresher = asyncio.create_task(Refresher(here.hub, here.seen, interval=60).run(stop))
     try:
-        yield here, there
+        async with running_feed(here, interval=60) as feed:
+            yield here, there, feed
     finally:
         stop.set()
         here.hub.external_change()
@@ -35,22 +42,23 @@ async def two_processes(tmp_path: Path) -> AsyncIterator[tuple[SqliteStore, Sqli
 
 
 async def test_a_job_ended_by_another_process_wakes_a_waiter_here(
-    two_processes: tuple[SqliteStore, SqliteStore],
+    two_processes: Processes,
 ) -> None:
-    here, there = two_processes
+    here, there, feed = two_processes
     (job,) = await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
-    with here.hub.watch_end(job.id) as ended:
+    async with feed.job(job.id, ends_only=True) as ending:
         (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
-        assert not ended.is_set()
+        assert await ending.next(0) == []  # a claim is not an end
         await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, (), result=b"null")])
-        await asyncio.wait_for(ended.wait(), 5)
+        event = await ended(ending)
+    assert event.status is JobStatus.COMPLETED
     assert (await here.get(job.id)).status is JobStatus.COMPLETED  # type: ignore[union-attr]
 
 
 async def test_a_cancel_in_another_process_stops_the_handler_here(
-    two_processes: tuple[SqliteStore, SqliteStore],
+    two_processes: Processes,
 ) -> None:
-    here, there = two_processes
+    here, there, _feed = two_processes
     await here.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
     (claimed,) = await here.claim("w", {"k"}, 1, lease=30)
     stopped = asyncio.Event()
@@ -60,9 +68,9 @@ async def test_a_cancel_in_another_process_stops_the_handler_here(
 
 
 async def test_work_enqueued_by_another_process_wakes_idle_workers_here(
-    two_processes: tuple[SqliteStore, SqliteStore],
+    two_processes: Processes,
 ) -> None:
-    here, there = two_processes
+    here, there, _feed = two_processes
     with here.hub.work_waiter() as work:
         work.clear()
         await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
@@ -70,20 +78,21 @@ async def test_work_enqueued_by_another_process_wakes_idle_workers_here(
 
 
 async def test_another_processs_heartbeats_and_reports_wake_nobody_here(
-    two_processes: tuple[SqliteStore, SqliteStore],
+    two_processes: Processes,
 ) -> None:
-    here, there = two_processes
+    here, there, feed = two_processes
     with here.hub.work_waiter() as work:
         work.clear()
         running, other = await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1) for _ in range(2)])
         await asyncio.wait_for(work.wait(), 5)  # here has seen the enqueue
     (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
-    with here.hub.work_waiter() as work, here.hub.watch_end(other.id) as ended:
-        work.clear()
-        await there.heartbeat("w", [claimed.ref], lease=30)
-        await there.report([Report(claimed.ref, 50, (), None)], lease=30)
-        await there.cancel(other.id)  # a signal that does reach us: once it has, so have the others
-        await asyncio.wait_for(ended.wait(), 5)
+    with here.hub.work_waiter() as work:
+        async with feed.job(other.id, ends_only=True) as ending:
+            work.clear()
+            await there.heartbeat("w", [claimed.ref], lease=30)
+            await there.report([Report(claimed.ref, 50, (), None)], lease=30)
+            await there.cancel(other.id)  # a signal that does reach us: once it has, so have the others
+            await ended(ending)
         assert not work.is_set()  # nothing said that work was queued
         await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
         await asyncio.wait_for(work.wait(), 5)
@@ -91,21 +100,11 @@ async def test_another_processs_heartbeats_and_reports_wake_nobody_here(
 
 
 async def test_a_revoked_key_is_refused_at_once_by_every_process(
-    two_processes: tuple[SqliteStore, SqliteStore],
+    two_processes: Processes,
 ) -> None:
-    here, there = two_processes
+    here, there, _feed = two_processes
     key, record = await create_key(there, "ws")
     assert await authenticate(here, key) == "ws"
     await there.keys.revoke(record.id)
     with pytest.raises(NotAuthenticated):
         await authenticate(here, key)
-
-
-async def test_closing_the_hub_releases_every_long_poll() -> None:
-    hub = Hub()
-    with hub.watch_end("a") as a, hub.watch_end("b") as b:
-        hub.close()
-        assert a.is_set()
-        assert b.is_set()
-    with hub.watch_end("c") as c:
-        assert c.is_set()

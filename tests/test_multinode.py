@@ -15,7 +15,9 @@ import pytest
 from tests import pg
 from tests.beacon import Beacon
 from tests.helpers import create
+from tests.kinds import SEED_STEPS
 from tests.servers import ServerProcess, running_server, running_workers
+from tests.sse import Frame, read
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
@@ -108,3 +110,43 @@ async def test_1000_jobs_run_exactly_once_across_both_workers(nodes: list[httpx.
     pids = Counter(pid for _, _, pid, *_ in runs)
     assert len(pids) == 2, pids
     assert min(pids.values()) > 50, pids
+
+
+async def test_a_stream_on_node_two_follows_a_job_made_on_node_one_step_by_step(
+    nodes: list[httpx.AsyncClient], beacon: Beacon
+) -> None:
+    one, two = nodes
+    delays = []
+    for _ in range(3):
+        job = await create(one, "collect", input={"beacon": beacon.address, "hold_at": "ingest"})
+
+        async def release_at_ingest(frame: Frame, job_id: str = job["id"]) -> None:
+            if frame.data["currentStep"] == "Processing Intel":
+                beacon.release(job_id)
+
+        stream = await read(two, f"/api/jobs/{job['id']}/events", on_frame=release_at_ingest)
+        assert stream.ended
+        assert [f.seq for f in stream.frames] == sorted({f.seq for f in stream.frames})
+        entered = []
+        for frame in stream.frames:
+            if frame.data["currentStep"] and frame.data["currentStep"] not in entered:
+                entered.append(frame.data["currentStep"])
+        assert entered == [name for _, name in SEED_STEPS]
+        last = stream.frames[-1]
+        assert last.data["status"] == "completed"
+        delays.append(last.received - datetime.fromisoformat(last.data["updatedAt"].replace("Z", "+00:00")).timestamp())
+    assert sorted(delays)[1] < 0.101, delays  # the median of three
+
+
+async def test_a_stream_resumed_on_another_node_misses_nothing_and_repeats_nothing(
+    nodes: list[httpx.AsyncClient], beacon: Beacon
+) -> None:
+    one, two = nodes
+    job = await create(one, "collect", input={"beacon": beacon.address, "hold_at": "build-matrix"})
+    path = f"/api/jobs/{job['id']}/events"
+    first = await read(one, path, until=lambda f: f.data["currentStep"] == "Building Competitor Matrix")
+    beacon.release(job["id"])
+    second = await read(two, path, headers={"Last-Event-ID": first.frames[-1].id or ""})
+    whole = await read(one, path)
+    assert second.ended
+    assert [f.id for f in first.frames + second.frames] == [f.id for f in whole.frames]

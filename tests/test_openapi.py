@@ -22,6 +22,7 @@ from jobhouse.registry import Registry
 from jobhouse.runtime import Runtime
 from jobhouse.settings import Settings
 from jobhouse.sources.path import PathSource
+from tests import sse
 from tests.beacon import Beacon
 from tests.helpers import api_client, create, wait_done
 from tests.openapi_check import Document, ResponseCheck, response_check
@@ -353,6 +354,11 @@ async def test_real_responses_match_the_document(
     await client.get("/api/jobs?limit=0")
     await client.get("/api/jobs/nope")
     await client.put("/api/jobs")
+    ended = await sse.read(client, f"/api/jobs/{boom['id']}/events")
+    await sse.read(client, f"/api/jobs/{boom['id']}/events", headers={"Last-Event-ID": ended.frames[-1].id or ""})
+    await sse.read(client, f"/api/v1/run/jobs/{boom['id']}/events")
+    await sse.read(client, "/api/jobs/events", headers={"Last-Event-ID": "0"}, until=lambda frame: True)
+    await client.get("/api/jobs/events?status=nope")
     async with api_client(str(client.base_url), {}) as anonymous:
         await anonymous.get("/api/jobs")
         unauthorized = response_check(anonymous).checked

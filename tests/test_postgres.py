@@ -17,7 +17,6 @@ from psycopg import pq
 from jobhouse import JobContext, Registry
 from jobhouse.api import create_app
 from jobhouse.errors import ConfigurationError, NotAuthenticated, StoreUnavailable
-from jobhouse.hub import Refresher
 from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Verdict
 from jobhouse.keys import authenticate, create_key
@@ -27,6 +26,7 @@ from jobhouse.settings import Settings
 from jobhouse.store.base import JobQuery
 from jobhouse.store.pg_listener import PgListener
 from jobhouse.store.postgres import PostgresStore, parse_url
+from tests.helpers import ended, running_feed
 
 pytestmark = pytest.mark.postgres
 
@@ -72,10 +72,10 @@ async def test_an_end_on_one_node_wakes_a_long_poll_on_another_at_once(
     here, there = pair
     (job,) = await there.enqueue([a_job()])
     (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
-    with here.hub.watch_end(job.id) as ended:
+    async with running_feed(here, interval=3600) as feed, feed.job(job.id, ends_only=True) as ending:
         started = time.monotonic()
         await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])
-        await asyncio.wait_for(ended.wait(), 5)
+        await ended(ending)
         assert time.monotonic() - started < 1
 
 
@@ -97,19 +97,17 @@ async def test_a_listener_that_was_away_catches_up_when_it_connects(pg_schema_ur
     await here.open()
     await there.open()
     stop = asyncio.Event()
-    refresher = asyncio.create_task(Refresher(here.hub, here.seen, interval=3600).run(stop))
     try:
         (job,) = await there.enqueue([a_job()])
-        with here.hub.watch_end(job.id) as ended:
+        async with running_feed(here, interval=3600) as feed, feed.job(job.id, ends_only=True) as ending:
             (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
             await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])  # nobody here listens yet
-            assert not ended.is_set()
+            assert await ending.next(0) == []
             (listener,) = here.services()
             listening = asyncio.create_task(listener.run(stop))
-            await asyncio.wait_for(ended.wait(), 10)
+            await ended(ending, 10)
     finally:
         stop.set()
-        await refresher
         await listening
         await here.close()
         await there.close()
@@ -127,12 +125,13 @@ async def test_a_killed_listen_connection_comes_back(listeners: list[tuple[Postg
     assert killed is not None
     assert killed[0] >= 2
     await asyncio.wait_for(listener.wait_connects(2), 10)
-    for _ in range(2):  # after the reconnect, notifications flow again
-        (job,) = await there.enqueue([a_job()])
-        (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
-        with here.hub.watch_end(job.id) as ended:
-            await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])
-            await asyncio.wait_for(ended.wait(), 15)
+    async with running_feed(here, interval=3600) as feed:
+        for _ in range(2):  # after the reconnect, notifications flow again
+            (job,) = await there.enqueue([a_job()])
+            (claimed,) = await there.claim("w", {"k"}, 1, lease=30)
+            async with feed.job(job.id, ends_only=True) as ending:
+                await there.finish([Outcome(claimed.ref, Verdict.COMPLETED, 100, ())])
+                await ended(ending, 15)
 
 
 async def test_transactional_enqueue_follows_the_callers_transaction(pg_schema_url: str) -> None:
@@ -188,13 +187,11 @@ async def test_hundreds_of_jobs_ending_in_one_statement_reach_every_node(pair: P
     here, there = pair
     jobs = await here.enqueue([a_job() for _ in range(450)])  # more ids than fit in one NOTIFY payload
     running = await here.claim("w", {"k"}, 450, lease=30)
-    events = {}
-    with contextlib.ExitStack() as watching:
-        for job in jobs:
-            events[job.id] = watching.enter_context(there.hub.watch_end(job.id))
+    async with running_feed(there, interval=3600) as feed, contextlib.AsyncExitStack() as watching:
+        endings = [await watching.enter_async_context(feed.job(job.id, ends_only=True)) for job in jobs]
         outcomes = [Outcome(job.ref, Verdict.COMPLETED, 100, job.steps, result=b"1") for job in running]
         assert all(await here.finish(outcomes))
-        await asyncio.wait_for(asyncio.gather(*(event.wait() for event in events.values())), 15)
+        await asyncio.gather(*(ended(ending, 15) for ending in endings))
 
 
 async def test_the_embedded_server_fallback_works(tmp_path: object) -> None:

@@ -70,10 +70,18 @@ def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path
             env={"PATH": "/usr/bin:/bin", "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", "HOME": str(tmp_path)},
         )
         assert result.returncode == 0, result.stderr
-        outputs = _json_values(result.stdout)
-        assert outputs[0] == {"status": "done", "best": "python3"}
-        assert outputs[1]["status"] in {"queued", "running"}, outputs
-        assert ["collect", "running"] in outputs or ["collect", "queued"] in outputs
+        out = result.stdout
+        search, _ = json.JSONDecoder().raw_decode(out)
+        assert search == {"status": "done", "best": "python3"}
+        # `jobs wait` followed the job to its end and said so (the last display, then how it ended).
+        assert re.search(r"^completed: collect [0-9a-f-]{36}$", out, re.M)
+        assert "✓ Generating Battle Card" in out
+        # The job's event stream: created, running, each of the four steps starting and ending, completed.
+        counts = re.findall(r"^\s*(\d+) event: (\w+)$", out, re.M)
+        assert [name for _, name in counts] == ["created", "status", "step", "status"]
+        assert int(counts[2][0]) >= 8
+        outputs = _json_values(out[out.index("[") :])
+        assert ["collect", "completed"] in outputs
         assert ["search-resolve", "completed"] in outputs
         assert outputs[-1] == {"success": True, "status": "failed", "currentStep": "Cancelled"}
     finally:

@@ -21,6 +21,7 @@ from jobhouse.retry import Backoff
 from jobhouse.service import JobService
 from jobhouse.store.base import Store
 from jobhouse.worker import Worker, WorkerOptions
+from tests.helpers import running_feed
 
 FAST = WorkerOptions(
     concurrency=4,
@@ -66,7 +67,8 @@ class Harness:
         return await self.queue.enqueue(kind, workspace="ws", input=input)
 
     async def finished(self, job: Job, timeout: float = 10) -> Job:
-        done = await JobService(self.queue).wait(job.id, "ws", timeout)
+        async with running_feed(self.store) as feed:
+            done = await JobService(self.queue, feed).wait(job.id, "ws", timeout)
         assert done.is_terminal, done
         return done
 

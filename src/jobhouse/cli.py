@@ -1,4 +1,5 @@
-"""The ``jobhouse`` command: run servers and workers, migrate, and manage API keys."""
+"""The ``jobhouse`` command: run servers and workers, migrate, and manage API keys; the client
+commands (``jobs``, ``search``, ``sources``) live in `jobhouse.cli_client`."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from jobhouse.cli_client import register as register_client_commands
 from jobhouse.errors import JobhouseError
 from jobhouse.keys import create_key
 from jobhouse.runtime import Runtime
@@ -24,6 +26,7 @@ from jobhouse.store.base import Store
 app = typer.Typer(help="jobhouse: a self-hosted Jobs API for long-running operations.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
 app.add_typer(keys, name="keys")
+register_client_commands(app)
 
 Database = Annotated[
     str | None,

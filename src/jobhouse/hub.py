@@ -1,13 +1,14 @@
-"""In-process fan-out of job events, and the refresher that catches other processes' changes.
+"""In-process wake-ups, and the refresher that catches other processes' changes to running jobs.
 
 `jobhouse.queue.Queue` publishes to the `Hub` right after each commit, so in one process
-everything wakes at once: long-polls when their job ends, idle workers when work arrives, a
-running handler when its job is cancelled. Changes made by *other* processes reach the hub
-through the store's own signal (SQLite's counters, PostgreSQL's LISTEN/NOTIFY), which calls
-`external_change` with what kind of change it was: queued work wakes idle workers at once, ended
-or stopped jobs wake the `Refresher`, which reads every watched job in one query. The refresher
-also runs on a slow timer, so a lost signal costs latency, never correctness. Waiting costs
-nothing per waiter: no waiter polls.
+everything wakes at once: idle workers when work arrives, a running handler when its job is
+cancelled, the change feed (`jobhouse.feed.Feed`, which serves event streams and long-polls)
+when any job changed. Changes made by *other* processes reach the hub through the store's own
+signal (SQLite's counters, PostgreSQL's LISTEN/NOTIFY), which calls `external_change` with what
+kind of change it was: queued work wakes idle workers, changed jobs wake the feed, ended or
+stopped jobs wake the `Refresher`, which reads every job running here in one query. The feed
+and the refresher also run on a slow timer, so a lost signal costs latency, never correctness.
+Waiting costs nothing per waiter: no waiter polls.
 """
 
 from __future__ import annotations
@@ -19,14 +20,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from jobhouse.aio import wait
-from jobhouse.job import TERMINAL_STATUSES, AttemptRef, JobStatus
+from jobhouse.job import AttemptRef, JobStatus
 
 StopCallback = Callable[[], None]
 log = logging.getLogger(__name__)
 
 #: The kinds of change other processes signal (`Hub.external_change`).
-WORK, ENDED, STOPPED, KEYS = "work", "ended", "stopped", "keys"
-SIGNALS = (WORK, ENDED, STOPPED, KEYS)
+WORK, ENDED, STOPPED, KEYS, EVENTS = "work", "ended", "stopped", "keys", "events"
+SIGNALS = (WORK, ENDED, STOPPED, KEYS, EVENTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,23 +39,21 @@ class Seen:
 
 
 class Hub:
-    """Wakes whoever waits on a job, on work, or on a cancel, in this process."""
+    """Wakes whoever waits on work, on a cancel, or on job changes, in this process."""
 
     def __init__(self) -> None:
-        self._end_waiters: dict[str, set[asyncio.Event]] = {}
         self._running: dict[str, tuple[int, StopCallback]] = {}
         self._work_waiters: set[asyncio.Event] = set()
         self._revoke_listeners: list[Callable[[Collection[str] | None], None]] = []
         self._refresh = asyncio.Event()
-        self.closing = False
+        #: Set whenever jobs changed (events were written); the feed clears it as it reads.
+        self.changes = asyncio.Event()
 
     # -- publishing (the queue, after commit; the store's signals) ----------------------------
 
-    def ended(self, job_ids: Iterable[str]) -> None:
-        """These jobs reached a terminal state: wake their long-polls."""
-        for job_id in job_ids:
-            for event in self._end_waiters.get(job_id, ()):
-                event.set()
+    def changed(self) -> None:
+        """Jobs changed (their events are committed): wake the change feed."""
+        self.changes.set()
 
     def stopped(self, job_ids: Iterable[str]) -> None:
         """These jobs must stop running here (cancelled, or the attempt is no longer ours)."""
@@ -77,35 +76,14 @@ class Hub:
         """Another process changed the store, in these ways (`SIGNALS`; all when not known)."""
         if WORK in signals:
             self.enqueued()
+        if EVENTS in signals:
+            self.changed()
         if ENDED in signals or STOPPED in signals:
             self._refresh.set()
         if KEYS in signals:
             self.revoked(None)
 
-    def close(self) -> None:
-        """Shutting down: release every long-poll now."""
-        self.closing = True
-        for waiters in self._end_waiters.values():
-            for event in waiters:
-                event.set()
-
     # -- subscribing -------------------------------------------------------------------------
-
-    @contextmanager
-    def watch_end(self, job_id: str) -> Iterator[asyncio.Event]:
-        """An event set when `job_id` ends (or the hub closes); register before re-reading."""
-        event = asyncio.Event()
-        if self.closing:
-            event.set()
-        self._end_waiters.setdefault(job_id, set()).add(event)
-        try:
-            yield event
-        finally:
-            waiters = self._end_waiters.get(job_id)
-            if waiters is not None:
-                waiters.discard(event)
-                if not waiters:
-                    del self._end_waiters[job_id]
 
     @contextmanager
     def running(self, ref: AttemptRef, stop: StopCallback) -> Iterator[None]:
@@ -132,17 +110,12 @@ class Hub:
 
     # -- the refresher's view ----------------------------------------------------------------
 
-    def waiting(self) -> int:
-        """How many long-polls wait in this process right now."""
-        return sum(len(waiters) for waiters in self._end_waiters.values())
-
     def watched(self) -> set[str]:
-        """Every job someone in this process waits on or runs."""
-        return set(self._end_waiters) | set(self._running)
+        """Every job running in this process."""
+        return set(self._running)
 
     def apply(self, seen: Mapping[str, Seen | None]) -> None:
-        """Publish what the refresher read: ends, and attempts that are no longer ours."""
-        self.ended(job_id for job_id, s in seen.items() if s is None or s.status in TERMINAL_STATUSES)
+        """Publish what the refresher read: attempts that are no longer ours."""
         lost = []
         for job_id, (attempt, _) in self._running.items():
             s = seen.get(job_id)
@@ -160,7 +133,7 @@ class Hub:
 
 
 class Refresher:
-    """Reads every watched job in one query whenever another process may have changed one.
+    """Reads every job running here in one query whenever another process may have stopped one.
 
     Runs as a background service (`run(stop)`), woken by the store's signals or every `interval`
     seconds at the latest, and at most once every `gap` seconds: a burst of other processes'

@@ -8,11 +8,14 @@ NOTIFY, tell the other processes):
 write                         published to this process's hub
 ============================  =====================================================
 enqueue, create, release      ``enqueued``: idle workers look for work
-finish                        ``ended`` (long-polls return); a retry is ``enqueued``
-cancel                        ``stopped`` (the handler is interrupted) and ``ended``
-rescue                        ``stopped``; ``ended`` for the failed, ``enqueued`` for the requeued
+finish                        a retry is ``enqueued``
+cancel                        ``stopped``: the handler is interrupted
+rescue                        ``stopped``; ``enqueued`` for the requeued
 heartbeat, report             ``stopped`` for attempts that are no longer ours
 ============================  =====================================================
+
+and every write that changed a job is ``changed``: the change feed (`jobhouse.feed`) reads the
+new events, for event streams and long-polls.
 
 Everything that makes jobs goes through `Queue.enqueue`: the API, handlers (``ctx.enqueue``)
 and your own code, which builds a queue from a store and the registry of its kinds::
@@ -109,6 +112,7 @@ class Queue:
         built = await self.store.enqueue(jobs, connection=connection)
         if connection is None:  # in the caller's transaction, it is the commit's NOTIFY that tells
             self.hub.enqueued()
+            self.hub.changed()
         return built
 
     async def create(
@@ -118,19 +122,23 @@ class Queue:
         job, created = await self.store.create(new, max_queued=max_queued, idempotency=idempotency)
         if created:
             self.hub.enqueued()
+            self.hub.changed()
         return job, created
 
     async def cancel(self, job_id: str, workspace: str | None = None) -> Job:
         job, changed = await self.store.cancel(job_id, workspace)
         if changed:
             self.hub.stopped([job_id])
-            self.hub.ended([job_id])
+            self.hub.changed()
         return job
 
     # -- a worker's writes -------------------------------------------------------------------
 
     async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
-        return await self.store.claim(worker, kinds, limit, lease)
+        jobs = await self.store.claim(worker, kinds, limit, lease)
+        if jobs:
+            self.hub.changed()
+        return jobs
 
     async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
         lost = await self.store.heartbeat(worker, refs, lease)
@@ -140,12 +148,14 @@ class Queue:
     async def report(self, reports: Sequence[Report], lease: float) -> set[str]:
         lost = await self.store.report(reports, lease)
         self.hub.stopped(lost)
+        self.hub.changed()
         return lost
 
     async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
         applied = await self.store.finish(outcomes)
         written = [o for o, ok in zip(outcomes, applied, strict=True) if ok]
-        self.hub.ended(o.ref.job_id for o in written if o.verdict != Verdict.RETRY)
+        if written:
+            self.hub.changed()
         if any(o.verdict == Verdict.RETRY for o in written):
             self.hub.enqueued()
         return applied
@@ -154,12 +164,14 @@ class Queue:
         count = await self.store.release(refs)
         if count:
             self.hub.enqueued()
+            self.hub.changed()
         return count
 
     async def rescue(self) -> list[str]:
         rescued = await self.store.rescue()
         if rescued.requeued:
             self.hub.enqueued()
-        self.hub.ended(rescued.failed)
+        if rescued.requeued or rescued.failed:
+            self.hub.changed()
         self.hub.stopped([*rescued.requeued, *rescued.failed])
         return [*rescued.requeued, *rescued.failed]

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from jobhouse.builtin import builtin_kinds
 from jobhouse.clock import Clock
 from jobhouse.errors import ConfigurationError
+from jobhouse.feed import Feed
 from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
@@ -77,7 +78,14 @@ class Runtime:
         for kinds in self.operator_kinds:
             self.registry = self.registry.merged(kinds)
         self.queue = Queue(self.store, self.registry)
-        self.service = JobService(self.queue, max_queued=settings.max_queued, idempotency_ttl=settings.idempotency_ttl)
+        self.feed = Feed(self.store, interval=settings.refresh_interval)
+        self.service = JobService(
+            self.queue,
+            self.feed,
+            max_queued=settings.max_queued,
+            idempotency_ttl=settings.idempotency_ttl,
+            long_poll_max=settings.long_poll_max,
+        )
 
     async def open(self) -> None:
         await self.store.open()
@@ -96,6 +104,7 @@ class Runtime:
     def services(self, *, workers: bool) -> list[Service]:
         services: list[Service] = [
             *self.store.services(),
+            self.feed,
             Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
             Pruner(self.store, self.settings.retention(), self.settings.prune_interval, self.settings.idempotency_ttl),
         ]

@@ -1,7 +1,8 @@
 """Running a process: `serve` (HTTP API, plus embedded workers unless told otherwise) and `work`.
 
-Shutdown, on SIGTERM or SIGINT: long-polls are answered at once with the job as it is, the HTTP
-server stops accepting and finishes its requests, and workers stop claiming, give running jobs
+Shutdown, on SIGTERM or SIGINT: long-polls are answered at once with the job as it is, event
+streams end (their clients resume elsewhere with `Last-Event-ID`), the HTTP server stops
+accepting and finishes its requests, and workers stop claiming, give running jobs
 `shutdown_grace` seconds to finish, then hand the rest back to the queue. A second signal skips
 the grace period.
 """
@@ -32,6 +33,21 @@ class _Server(uvicorn.Server):
         yield
 
 
+def raise_open_files_limit() -> int:
+    """Let this process open as many sockets as the system allows: every open event stream and
+    long-poll holds one, and the usual soft limit (1024) is far below what a server can hold."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def _on_signals(handler: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -44,6 +60,7 @@ async def serve(
 ) -> None:
     """Serve the API (and run workers, if `workers`) until SIGINT/SIGTERM."""
     settings = runtime.settings
+    raise_open_files_limit()
     await runtime.open()
     try:
         key = await runtime.first_key()
@@ -65,7 +82,7 @@ async def serve(
         def on_signal() -> None:
             nonlocal signals
             signals += 1
-            runtime.store.hub.close()
+            runtime.feed.close()
             server.should_exit = True
             stop.set()
             if signals > 1:
@@ -79,7 +96,7 @@ async def serve(
         try:
             await server.serve(sockets=[sock] if sock else None)
         finally:
-            runtime.store.hub.close()
+            runtime.feed.close()
             stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.gather(*background_tasks)

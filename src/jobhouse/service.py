@@ -2,7 +2,7 @@
 
 `JobService` makes jobs through the `Queue` (known kind, valid input, quotas, idempotency keys)
 and reads them from the store; it also owns the long-poll: wait for a job to end without holding
-anything but an event.
+anything but a subscription to the change feed.
 """
 
 from __future__ import annotations
@@ -11,22 +11,32 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from jobhouse.aio import wait
 from jobhouse.errors import JobNotFound
+from jobhouse.feed import Feed
 from jobhouse.ids import parse_id
 from jobhouse.job import Job
 from jobhouse.queue import Queue
 from jobhouse.store.base import Idempotency, JobPage, JobQuery
 
-#: The longest a single long-poll may wait, in seconds.
+#: The longest a single long-poll may wait, in seconds (the default of setting `long_poll_max`).
 MAX_WAIT = 120.0
 
 
 class JobService:
     """Create, read, list, wait for and cancel jobs, on behalf of one workspace at a time."""
 
-    def __init__(self, queue: Queue, *, max_queued: int = 0, idempotency_ttl: float = 24 * 3600.0) -> None:
+    def __init__(
+        self,
+        queue: Queue,
+        feed: Feed,
+        *,
+        max_queued: int = 0,
+        idempotency_ttl: float = 24 * 3600.0,
+        long_poll_max: float = MAX_WAIT,
+    ) -> None:
         self.queue = queue
+        self.feed = feed
+        self.long_poll_max = long_poll_max
         self.store = queue.store
         self.max_queued = max_queued
         self.idempotency_ttl = idempotency_ttl
@@ -63,23 +73,21 @@ class JobService:
     async def wait(self, job_id: str, workspace: str, timeout: float) -> Job:
         """The job once it ends, or as it is when `timeout` seconds have passed.
 
-        The wait holds no connection or transaction: it registers with the hub, which wakes
-        it when the job ends (in this process, or in another one via the refresher).
+        The wait holds no connection or transaction: it subscribes to the job's terminal event on
+        the change feed, which reads the store once for every watcher of this process.
         """
         job = await self.get(job_id, workspace)
         if job.is_terminal or timeout <= 0:
             return job
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + min(timeout, MAX_WAIT)
-        with self.store.hub.watch_end(job.id) as ended:
+        deadline = loop.time() + min(timeout, self.long_poll_max)
+        async with self.feed.job(job.id, ends_only=True) as ending:
             while True:
-                job = await self.get(job.id, workspace)
+                job = await self.get(job.id, workspace)  # subscribed first, so an end from now on is seen
                 remaining = deadline - loop.time()
-                if job.is_terminal or remaining <= 0 or self.store.hub.closing:
+                if job.is_terminal or remaining <= 0 or ending.closed:
                     return job
-                if not await wait(ended, remaining):
-                    return await self.get(job.id, workspace)
-                ended.clear()
+                await ending.next(remaining)
 
     async def list(self, query: JobQuery) -> JobPage:
         return await self.store.list_jobs(query)

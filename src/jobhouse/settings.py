@@ -14,6 +14,7 @@ the page against these declarations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -92,6 +93,26 @@ Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_split)]
 """A comma-separated list in the environment (NoDecode: not JSON), a tuple of strings in Python."""
 
 
+@dataclass(frozen=True, slots=True)
+class WebOrigins:
+    """Every item must be a browser origin, ``scheme://host[:port]`` (no path), or ``*``."""
+
+    pattern = re.compile(r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$")
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def _check(self, value: tuple[str, ...]) -> tuple[str, ...]:
+        wrong = [item for item in value if item != "*" and not self.pattern.match(item)]
+        if wrong:
+            raise PydanticCustomError(
+                "origin",
+                "{wrong}: an origin is scheme://host[:port], without a path or a trailing slash (or *)",
+                {"wrong": ", ".join(map(repr, wrong))},
+            )
+        return value
+
+
 class Settings(BaseSettings):
     """Everything one jobhouse process is told; `docs/configuration.md` describes each setting."""
 
@@ -106,6 +127,9 @@ class Settings(BaseSettings):
     poll_interval: Seconds = 1.0
     rescue_interval: Seconds = 1.0
     refresh_interval: Seconds = 1.0
+    long_poll_max: Annotated[float, Field(gt=0, le=120, allow_inf_nan=False)] = 120.0
+    sse_ping: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 15.0
+    cors_origins: Annotated[Names, WebOrigins()] = ()
     shutdown_grace: SecondsOrZero = 10.0
     cancel_grace: SecondsOrZero = 0.5
     max_body: Annotated[int, Field(ge=1)] = 1024 * 1024

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from jobhouse.api import run, workspace
+from jobhouse.api import run, streams, workspace
 from jobhouse.api.errors import EXCEPTION_HANDLERS, envelope
 from jobhouse.api.openapi import document
 from jobhouse.api.responses import json_response
 from jobhouse.runtime import Runtime
 
 __all__ = ["create_app"]
+
+#: What a browser page may send, and may read back, across origins (when CORS is on).
+CORS_REQUEST_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID")
+CORS_RESPONSE_HEADERS = ("Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate")
 
 
 class BodyLimit:
@@ -43,6 +48,19 @@ class BodyLimit:
         return None
 
 
+def cors(origins: tuple[str, ...]) -> Middleware:
+    """Cross-origin access for browser pages of `origins` (``*``: any). Keys travel in headers, never
+    in cookies, so credentials mode stays off; preflights are cached for ten minutes."""
+    return Middleware(
+        CORSMiddleware,
+        allow_origins=list(origins),
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=list(CORS_REQUEST_HEADERS),
+        expose_headers=list(CORS_RESPONSE_HEADERS),
+        max_age=600,
+    )
+
+
 def create_app(runtime: Runtime) -> Starlette:
     """The ASGI app serving both API surfaces over `runtime` (opened and closed by the caller)."""
     spec = document(runtime.registry.names(), list(runtime.searcher.sources))
@@ -51,24 +69,27 @@ def create_app(runtime: Runtime) -> Starlette:
         return json_response(spec)
 
     async def healthz(request: Request) -> Response:
-        hub = runtime.store.hub
-        return json_response({"status": "stopping" if hub.closing else "ok", "long_polls": hub.waiting()})
+        feed = runtime.feed
+        long_polls, streams = feed.watching()
+        status = "stopping" if feed.closing else "ok"
+        return json_response({"status": status, "long_polls": long_polls, "streams": streams})
 
     async def readyz(request: Request) -> Response:
         await runtime.store.catalog.states()  # StoreUnavailable becomes the 503 envelope
         return json_response({"status": "ready"})
 
     routes = [
+        *streams.routes,  # first: "/api/jobs/events" is not a job id
         *run.routes,
         *workspace.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
         Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
     ]
-    app = Starlette(
-        routes=routes,
-        exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[Middleware(BodyLimit, limit=runtime.settings.max_body)],
-    )
+    middleware = [Middleware(BodyLimit, limit=runtime.settings.max_body), Middleware(streams.StreamRoutes)]
+    if runtime.settings.cors_origins:
+        # Outermost, so that refusals (401, 413, ...) carry the headers too and a page can read them.
+        middleware.insert(0, cors(runtime.settings.cors_origins))
+    app = Starlette(routes=routes, exception_handlers=EXCEPTION_HANDLERS, middleware=middleware)
     app.state.runtime = runtime
     return app

@@ -28,12 +28,14 @@ __all__ = [
     "JobPage",
     "JobResponse",
     "RunJob",
+    "RunJobEvent",
     "SearchResponse",
     "Source",
     "SourceList",
     "Step",
     "SyncOptions",
     "WorkspaceJob",
+    "WorkspaceJobEvent",
     "json_fields",
 ]
 
@@ -194,6 +196,47 @@ class CancelResponse(Body):
 
     success: Literal[True]
     job: WorkspaceJob
+
+
+# -- events -------------------------------------------------------------------------------------
+
+
+class RunJobEvent(Body):
+    """The data of one event of a run-surface job stream: the job's changing fields as they were right
+    after the change. The terminal event adds what the job ended with, as `RunJob` has it."""
+
+    job_id: JobId
+    kind: str
+    status: RunStatus
+    progress: Progress
+    current_step: str | None
+    steps: tuple[Step, ...]
+    attempt: int = Field(ge=0)
+    updated_at: RunTime
+    result_type: str | MISSING | None = Field(default=MISSING, description="On the terminal event of a done job")
+    result: Any | MISSING = Field(default=MISSING, description="On the terminal event of a done job")
+    error: ErrorInfo | MISSING = Field(
+        default=MISSING, description="On the terminal event of a failed or cancelled job"
+    )
+
+
+class WorkspaceJobEvent(Body):
+    """The data of one event of a workspace-surface stream: the job's changing fields as they were right
+    after the change. The terminal event adds what the job ended with, as `WorkspaceJob` has it."""
+
+    id: JobId
+    type: str
+    competitorId: str | None
+    status: WorkspaceStatus
+    progress: Progress
+    currentStep: str | None
+    steps: tuple[Step, ...]
+    attempt: int = Field(ge=0)
+    updatedAt: WorkspaceTime
+    result: Any | MISSING = Field(default=MISSING, description="On the terminal event")
+    resultType: str | MISSING | None = Field(default=MISSING, description="On the terminal event")
+    error: ErrorInfo | MISSING | None = Field(default=MISSING, description="On the terminal event")
+    completedAt: WorkspaceTime | MISSING | None = Field(default=MISSING, description="On the terminal event")
 
 
 # -- search and sources -------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from jobhouse import __version__
 from jobhouse.api import models
 from jobhouse.api.params import MAX_TIMEOUT_MS
 from jobhouse.api.workspace import STATUS_FILTERS, CreateJob
+from jobhouse.events import Change
 from jobhouse.search import Selector
 
 Schema = dict[str, Any]
@@ -31,6 +32,8 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     models.SearchResponse,
     models.SourceList,
     models.Error,
+    models.RunJobEvent,
+    models.WorkspaceJobEvent,
 )
 #: ... and what it reads (their validation schemas). Each is a component named after its class.
 REQUESTS: tuple[type[BaseModel], ...] = (Selector, CreateJob, models.SyncOptions)
@@ -133,6 +136,40 @@ _IDEMPOTENCY = {
 }
 
 
+_LAST_EVENT_ID = {
+    "name": "Last-Event-ID",
+    "in": "header",
+    "schema": {"type": "string", "pattern": "^[0-9]{0,18}$"},
+    "description": "The id of the last event the client saw: the stream resumes right after it",
+}
+_FILTERS = [
+    {"name": "competitorId", "in": "query", "schema": _FILTER_TEXT},
+    {"name": "type", "in": "query", "schema": _FILTER_TEXT},
+    {
+        "name": "status",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["", *STATUS_FILTERS]},
+        "description": "Only jobs in this status; empty, like absent, means any status",
+    },
+]
+
+
+def _stream(data: str, description: str) -> dict[str, Any]:
+    """A 200 that is a stream of server-sent events whose data are `data` (see docs/events.md). Before
+    OpenAPI 3.2 (`itemSchema`), a ``text/event-stream`` schema describes one event."""
+    event = {
+        "type": "object",
+        "description": "One event; `: ping` comments come between events while nothing happens",
+        "properties": {
+            "id": {"type": "string", "pattern": "^[0-9]+$", "description": "Increasing; send back as Last-Event-ID"},
+            "event": {"type": "string", "enum": [change.value for change in Change], "description": "What changed"},
+            "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": _ref(data)},
+            "retry": {"type": "integer", "description": "Milliseconds to wait before reconnecting (first frame)"},
+        },
+    }
+    return {"200": {"description": description, "content": {"text/event-stream": {"schema": event}}}}
+
+
 def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {"summary": summary, "responses": responses, **extra}
 
@@ -143,6 +180,10 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
     ws_id = _path_param("id", "The job's id (a UUID)")
     run_job = _ref("RunJob")
     ws_job = _ref("JobResponse")
+    stream_errors = {
+        "204": {"description": "The job has ended and nothing follows Last-Event-ID"},
+        **_errors(*_COMMON, 404),
+    }
     paths: dict[str, Any] = {
         "/api/v1/run/search/jobs": {
             "post": _operation(
@@ -173,6 +214,13 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 parameters=[job_id],
             )
         },
+        "/api/v1/run/jobs/{job_id}/events": {
+            "get": _operation(
+                "A job's events: its history, then live until it ends (resumable with Last-Event-ID)",
+                {**_stream("RunJobEvent", "The stream; it ends after the job's terminal event"), **stream_errors},
+                parameters=[job_id, _LAST_EVENT_ID],
+            )
+        },
         "/api/v1/run/sources": {
             "get": _operation(
                 "The candidate sources and their last sync",
@@ -200,14 +248,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 "The workspace's jobs, newest first",
                 {**_ok(200, _ref("JobPage"), "A page of jobs"), **_errors(*_COMMON)},
                 parameters=[
-                    {"name": "competitorId", "in": "query", "schema": _FILTER_TEXT},
-                    {"name": "type", "in": "query", "schema": _FILTER_TEXT},
-                    {
-                        "name": "status",
-                        "in": "query",
-                        "schema": {"type": "string", "enum": ["", *STATUS_FILTERS]},
-                        "description": "Only jobs in this status; empty, like absent, means any status",
-                    },
+                    *_FILTERS,
                     {
                         "name": "limit",
                         "in": "query",
@@ -233,6 +274,20 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 "A job, optionally long-polling until it ends",
                 {**_ok(200, ws_job, "The job"), **_errors(*_COMMON, 404)},
                 parameters=[ws_id, *_WAIT_PARAMS],
+            )
+        },
+        "/api/jobs/events": {
+            "get": _operation(
+                "The workspace's job events, live (resumable with Last-Event-ID)",
+                {**_stream("WorkspaceJobEvent", "The stream; it never ends by itself"), **_errors(*_COMMON)},
+                parameters=[*_FILTERS, _LAST_EVENT_ID],
+            )
+        },
+        "/api/jobs/{id}/events": {
+            "get": _operation(
+                "A job's events: its history, then live until it ends (resumable with Last-Event-ID)",
+                {**_stream("WorkspaceJobEvent", "The stream; it ends after the job's terminal event"), **stream_errors},
+                parameters=[ws_id, _LAST_EVENT_ID],
             )
         },
         "/api/jobs/{id}/cancel": {

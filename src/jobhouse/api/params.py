@@ -53,10 +53,15 @@ async def json_body(request: Request) -> Any:
     return parse_json(await _body(request))
 
 
-async def optional_json_body(request: Request) -> Any:
-    """The parsed JSON body, or None when there is none."""
+async def optional_json_object(request: Request, what: str) -> dict[str, Any]:
+    """The body, a JSON object, or {} when there is none (any other JSON value is a 400 naming `what`)."""
     body = await _body(request)
-    return parse_json(body) if body.strip() else None
+    if not body.strip():
+        return {}
+    parsed = parse_json(body)
+    if not isinstance(parsed, dict):
+        raise InvalidRequest(f"Invalid {what}: the body must be a JSON object")
+    return parsed
 
 
 async def _body(request: Request) -> bytes:

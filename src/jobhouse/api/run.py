@@ -12,7 +12,6 @@ from jobhouse.api import params
 from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import run_job, search_response, source_list
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
-from jobhouse.errors import InvalidRequest
 
 PREFIX = "/api/v1/run"
 
@@ -60,12 +59,7 @@ async def list_sources(request: Request) -> Response:
 
 async def _sync_options(request: Request) -> dict[str, Any]:
     """An optional body: ``{"force": true}`` reads sources again even if their files did not change."""
-    body = await params.optional_json_body(request)
-    if body is None:
-        return {}
-    if not isinstance(body, dict):
-        raise InvalidRequest("Invalid sync options: the body must be a JSON object")
-    return body
+    return await params.optional_json_object(request, "sync options")
 
 
 async def sync_source(request: Request) -> Response:

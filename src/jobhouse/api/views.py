@@ -15,6 +15,7 @@ from pydantic import MISSING
 
 from jobhouse.api import models
 from jobhouse.catalog import SourceState
+from jobhouse.events import JobEvent
 from jobhouse.job import Failure, Job, JobStatus, Step
 from jobhouse.sources import Source
 
@@ -131,6 +132,58 @@ def job_page(jobs: Sequence[Job], next_cursor: str | None) -> models.JobPage:
 def cancel_response(job: Job) -> models.CancelResponse:
     """``{"success": true, "job": ...}``."""
     return models.CancelResponse.of(success=True, job=workspace_job(job))
+
+
+def run_event(event: JobEvent) -> models.RunJobEvent:
+    """The data of a run-surface event; a terminal one adds the result or error of `event.job`."""
+    result_type: Any = MISSING
+    result: Any = MISSING
+    error: Any = MISSING
+    job = event.job
+    if job is not None and event.is_terminal:
+        if job.status is JobStatus.COMPLETED:
+            result_type = job.result_type
+            result = job.result
+        elif job.error is not None:
+            error = _error(job.error)
+    return models.RunJobEvent.of(
+        job_id=event.job_id,
+        kind=event.kind,
+        status=RUN_STATUS[event.status],
+        progress=event.progress,
+        current_step=event.current_step,
+        steps=_steps(event.steps),
+        attempt=event.attempt,
+        updated_at=seconds(event.at),
+        result_type=result_type,
+        result=result,
+        error=error,
+    )
+
+
+def workspace_event(event: JobEvent) -> models.WorkspaceJobEvent:
+    """The data of a workspace-surface event; a terminal one adds what `event.job` ended with."""
+    ending: dict[str, Any] = dict.fromkeys(("result", "resultType", "error", "completedAt"), MISSING)
+    job = event.job
+    if job is not None and event.is_terminal:
+        ending = {
+            "result": job.result,
+            "resultType": job.result_type,
+            "error": None if job.error is None else _error(job.error),
+            "completedAt": millis(job.completed_at),
+        }
+    return models.WorkspaceJobEvent.of(
+        id=event.job_id,
+        type=event.kind,
+        competitorId=event.subject,
+        status=WORKSPACE_STATUS[event.status],
+        progress=event.progress,
+        currentStep=event.current_step,
+        steps=_steps(event.steps),
+        attempt=event.attempt,
+        updatedAt=millis(event.at),
+        **ending,
+    )
 
 
 def source_view(source: Source, state: SourceState) -> models.Source:

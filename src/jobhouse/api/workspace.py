@@ -40,16 +40,24 @@ class CreateJob(BaseModel):
     input: dict[str, Any] | None = Field(default=None, description="The handler's input")
 
 
-async def list_jobs(request: Request) -> Response:
-    workspace = await params.workspace(request)
+def filters(request: Request) -> tuple[str | None, str | None, frozenset[JobStatus] | None]:
+    """The listing filters of a request: `competitorId`, `type` and `status` (None: any)."""
     status = params.text(request, "status")
     if status is not None and status not in STATUS_FILTERS:
         raise InvalidRequest(f"Invalid status: must be one of {', '.join(STATUS_FILTERS)}")
+    subject = params.text(request, "competitorId")
+    kind = params.text(request, "type")
+    return subject, kind, STATUS_FILTERS[status] if status else None
+
+
+async def list_jobs(request: Request) -> Response:
+    workspace = await params.workspace(request)
+    subject, kind, statuses = filters(request)
     query = JobQuery(
         workspace=workspace,
-        subject=params.text(request, "competitorId"),
-        kind=params.text(request, "type"),
-        statuses=STATUS_FILTERS[status] if status else None,
+        subject=subject,
+        kind=kind,
+        statuses=statuses,
         limit=params.integer(request, "limit", 50, 1, 500),
         after=params.decode_cursor(request),
     )

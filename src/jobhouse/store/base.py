@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from jobhouse.catalog import Entry, SourceState
 from jobhouse.clock import Clock
+from jobhouse.events import JobEvent
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report
 from jobhouse.keys import ApiKey
@@ -118,6 +119,9 @@ class Store(Protocol):
 
     hub: Hub
     clock: Clock
+    #: Whether events always commit in the order of their numbers (else a later number may be
+    #: visible before an earlier one: see `jobhouse.feed`).
+    events_in_commit_order: bool
 
     @property
     def keys(self) -> KeyStore: ...
@@ -188,6 +192,26 @@ class Store(Protocol):
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""
+
+    async def jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        """The jobs of these ids that exist, by id."""
+
+    # -- the change log ----------------------------------------------------------------------
+
+    async def events(
+        self,
+        after: int,
+        *,
+        job_id: str | None = None,
+        workspace: str | None = None,
+        upto: int | None = None,
+        limit: int = 1000,
+    ) -> list[JobEvent]:
+        """Up to `limit` committed events numbered above `after` (and at most `upto`), oldest
+        first; only one job's or one workspace's when given."""
+
+    async def recent_events(self, count: int) -> list[int]:
+        """The numbers of the newest `count` committed events, newest first."""
 
     async def prune(
         self, retention: Mapping[JobStatus, float], idempotency_ttl: float = 24 * 3600.0, batch: int = 1000

@@ -1,8 +1,9 @@
 """One LISTEN connection per process: other processes' commits become hub events at once.
 
 Payloads (sent by `jobhouse.store.pg_writes` and the store, from the statements that change the
-rows): ``e`` work was queued, ``d:<ids>`` jobs ended, ``r:<ids>`` attempts requeued, ``c:<ids>``
-jobs ended whose attempts must stop, ``s:<ids>`` attempts to stop, ``k:<ids>`` API keys revoked.
+rows, and by the change log's triggers): ``e`` work was queued, ``v`` jobs changed (new events),
+``r:<ids>`` attempts requeued, ``c:<ids>`` jobs ended whose attempts must stop, ``s:<ids>``
+attempts to stop, ``k:<ids>`` API keys revoked.
 The listener checks its connection with a heartbeat query, so a half-open socket is noticed
 within seconds; after any reconnect it asks the hub for a full refresh, because notifications
 sent while it was away are lost.
@@ -28,12 +29,12 @@ def dispatch(hub: Hub, payload: str) -> None:
     """Turn a NOTIFY payload (see `jobhouse.store.pg_writes`) into hub events."""
     kind, _, rest = payload.partition(":")
     ids = [item for item in rest.split(",") if item]
+    if kind == "v":
+        hub.changed()
     if kind in ("e", "r"):
         hub.enqueued()
     if kind in ("s", "r", "c"):
         hub.stopped(ids)
-    if kind in ("d", "c"):
-        hub.ended(ids)
     if kind == "k":
         hub.revoked(ids)
 

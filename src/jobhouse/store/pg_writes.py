@@ -7,8 +7,9 @@ in its own transaction (`insert_jobs`), and so the store's outcome writes read a
 Each write tells the other processes in the statement that changes the rows: a ``pg_notify`` in
 a CTE over the rows it changed (`told`), so the notification is sent if and only if the change
 commits, with no extra round trip. Payloads (see `jobhouse.store.pg_listener`): ``e`` work was
-queued, ``d:<ids>`` jobs ended, ``r:<ids>`` attempts requeued (stop them; work was queued),
-``c:<ids>`` jobs ended whose attempts must stop (cancelled, or rescued with no attempts left).
+queued, ``r:<ids>`` attempts requeued (stop them; work was queued), ``c:<ids>`` jobs ended whose
+attempts must stop (cancelled, or rescued with no attempts left). That jobs changed at all (``v``)
+is told by the change log's triggers.
 """
 
 from __future__ import annotations
@@ -158,7 +159,7 @@ async def write_outcomes(
     `stop` (a rescue: the attempts' workers vanished, or froze), the attempts are also told to stop."""
     written: set[AttemptRef] = set()
     fence = "WHERE j.id = o.id AND j.attempt = o.attempt AND j.status = 'running' RETURNING j.id, j.attempt"
-    ended = "c" if stop else "d"
+    ended = "c" if stop else None
     done = [o for o in outcomes if o.verdict == Verdict.COMPLETED]
     if done:
         sql = (
@@ -207,9 +208,12 @@ async def write_outcomes(
 
 
 async def _returning_refs(
-    conn: psycopg.AsyncConnection[Any], update: str, params: dict[str, Any], schema: str, kind: str
+    conn: psycopg.AsyncConnection[Any], update: str, params: dict[str, Any], schema: str, kind: str | None
 ) -> set[AttemptRef]:
-    """Run an ``UPDATE ... RETURNING j.id, j.attempt`` and notify its rows as `kind`, in one statement."""
+    """Run an ``UPDATE ... RETURNING j.id, j.attempt`` and notify its rows as `kind` (if any), in one statement."""
+    if kind is None:
+        rows = await (await conn.execute(update, params)).fetchall()
+        return {AttemptRef(str(row[0]), row[1]) for row in rows}
     notify = told("told", kind, "changed")
     sql = f"WITH changed AS ({update}), {notify} SELECT id, attempt FROM changed WHERE {forced('told')}"
     rows = await (await conn.execute(sql, {**params, "channel": channel(schema)})).fetchall()

@@ -27,6 +27,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from jobhouse.clock import Clock, SystemClock
 from jobhouse.errors import ConfigurationError, StoreUnavailable
+from jobhouse.events import EVENT_COLUMNS, JobEvent, event_from_row
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
 from jobhouse.keys import CachedKeys
@@ -39,7 +40,7 @@ from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, s
 from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener
 from jobhouse.store.pg_writes import SCHEMA, create_job, insert_jobs, write_outcomes
-from jobhouse.store.rows import COLUMNS, as_is, listing, page
+from jobhouse.store.rows import COLUMNS, as_is, event_query, listing, page
 
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _RESCUE_BATCH = 500
@@ -63,6 +64,9 @@ def parse_url(url: str) -> tuple[str, str]:
 
 class PostgresStore:
     """`Store` on PostgreSQL (see `jobhouse.store.base` for the contract)."""
+
+    #: Event numbers are taken in the changing statement, and transactions may commit out of order.
+    events_in_commit_order = False
 
     def __init__(
         self,
@@ -355,6 +359,38 @@ class PostgresStore:
         for row in rows:
             found[str(row[0])] = Seen(JobStatus(row[1]), row[2])
         return found
+
+    async def jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        async with self.read() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = ANY(%s::uuid[])", (list(job_ids),)
+                )
+            ).fetchall()
+        return {str(row[0]): job_from_row(row) for row in rows}
+
+    async def events(
+        self,
+        after: int,
+        *,
+        job_id: str | None = None,
+        workspace: str | None = None,
+        upto: int | None = None,
+        limit: int = 1000,
+    ) -> list[JobEvent]:
+        where, params = event_query("%s", after, job_id, workspace, upto, limit, "::uuid")
+        async with self.read() as conn:
+            rows = await (
+                await conn.execute(f"SELECT {EVENT_COLUMNS} FROM {self.t('job_events')} {where}", params)
+            ).fetchall()
+        return [event_from_row(row, as_is, as_is) for row in rows]
+
+    async def recent_events(self, count: int) -> list[int]:
+        async with self.read() as conn:
+            rows = await (
+                await conn.execute(f"SELECT seq FROM {self.t('job_events')} ORDER BY seq DESC LIMIT %s", (count,))
+            ).fetchall()
+        return [row[0] for row in rows]
 
     async def prune(
         self, retention: Mapping[JobStatus, float], idempotency_ttl: float = 24 * 3600.0, batch: int = 1000

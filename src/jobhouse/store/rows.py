@@ -78,6 +78,31 @@ def listing(query: JobQuery, mark: str, time: Callable[[datetime], Any], id_type
     return f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT {mark}", params
 
 
+def event_query(
+    mark: str,
+    after: int,
+    job_id: str | None,
+    workspace: str | None,
+    upto: int | None,
+    limit: int,
+    id_type: str = "",
+) -> tuple[str, list[Any]]:
+    """The ``WHERE ... ORDER BY ... LIMIT`` of a read of the change log, and its parameters."""
+    where = [f"seq > {mark}"]
+    params: list[Any] = [after]
+    if job_id is not None:
+        where.append(f"job_id = {mark}{id_type}")
+        params.append(job_id)
+    if workspace is not None:
+        where.append(f"workspace = {mark}")
+        params.append(workspace)
+    if upto is not None:
+        where.append(f"seq <= {mark}")
+        params.append(upto)
+    params.append(limit)
+    return f"WHERE {' AND '.join(where)} ORDER BY seq LIMIT {mark}", params
+
+
 def page(jobs: list[Job], limit: int) -> JobPage:
     """A page of a listing read with `listing` (which asks for one row more than `limit`)."""
     if len(jobs) > limit:

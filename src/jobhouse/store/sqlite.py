@@ -8,8 +8,9 @@ from typing import Any
 
 import orjson
 
-from jobhouse.clock import Clock, SystemClock, to_micros
+from jobhouse.clock import Clock, SystemClock, from_micros, to_micros
 from jobhouse.errors import ConfigurationError, StoreUnavailable
+from jobhouse.events import EVENT_COLUMNS, JobEvent, event_from_row
 from jobhouse.hub import ENDED, STOPPED, WORK, Hub, Seen
 from jobhouse.job import (
     AttemptRef,
@@ -27,7 +28,7 @@ from jobhouse.job import (
 from jobhouse.maintenance import Service
 from jobhouse.store.base import Idempotency, JobPage, JobQuery, Rescued
 from jobhouse.store.migrations import migrations
-from jobhouse.store.rows import COLUMNS, listing, page
+from jobhouse.store.rows import COLUMNS, event_query, listing, page
 from jobhouse.store.sqlite_catalog import SqliteCatalog
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions, signal
 from jobhouse.store.sqlite_keys import SqliteKeys
@@ -48,6 +49,9 @@ _RESCUE_BATCH = 500
 
 class SqliteStore:
     """`Store` on one SQLite file (see `jobhouse.store.base` for the contract)."""
+
+    #: One writer at a time: events are committed in the order of their numbers.
+    events_in_commit_order = True
 
     def __init__(self, path: str, *, clock: Clock | None = None, options: SqliteOptions | None = None) -> None:
         self.path = path
@@ -305,6 +309,38 @@ class SqliteStore:
             ):
                 found[row[0]] = Seen(JobStatus(row[1]), row[2])
             return found
+
+        return await self.engine.read(run)
+
+    async def jobs(self, job_ids: Collection[str]) -> dict[str, Job]:
+        ids = ids_json(job_ids)
+
+        def run(conn: sqlite3.Connection) -> dict[str, Job]:
+            rows = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id IN (SELECT value FROM json_each(?))", (ids,))
+            return {row[0]: read_job(row) for row in rows}
+
+        return await self.engine.read(run)
+
+    async def events(
+        self,
+        after: int,
+        *,
+        job_id: str | None = None,
+        workspace: str | None = None,
+        upto: int | None = None,
+        limit: int = 1000,
+    ) -> list[JobEvent]:
+        where, params = event_query("?", after, job_id, workspace, upto, limit)
+        sql = f"SELECT {EVENT_COLUMNS} FROM job_events {where}"
+
+        def run(conn: sqlite3.Connection) -> list[JobEvent]:
+            return [event_from_row(row, orjson.loads, from_micros) for row in conn.execute(sql, params)]
+
+        return await self.engine.read(run)
+
+    async def recent_events(self, count: int) -> list[int]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            return [row[0] for row in conn.execute("SELECT seq FROM job_events ORDER BY seq DESC LIMIT ?", (count,))]
 
         return await self.engine.read(run)
 

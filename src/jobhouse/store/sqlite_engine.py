@@ -7,9 +7,10 @@ a small pool of threads with their own connections; WAL lets them run beside the
 
 Between batches the writer thread reads ``PRAGMA data_version``, which changes only when
 *another* connection (another process) committed; when it has, it reads the `signals` counters
-that writes move, and tells the hub which kinds of change happened (work queued, jobs ended or
-stopped). That is how changes made by other processes on the same file reach the
-hub without any per-waiter polling, and why another process's heartbeats wake nobody.
+that writes move and the number of the newest job event, and tells the hub which kinds of change
+happened (work queued, jobs ended or stopped, jobs changed). That is how changes made by other
+processes on the same file reach the hub without any per-waiter polling, and why another
+process's heartbeats wake nobody.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from jobhouse.errors import StoreUnavailable
-from jobhouse.hub import SIGNALS
+from jobhouse.hub import EVENTS, SIGNALS
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -239,9 +240,12 @@ class Engine:
 
 
 def _signals(conn: sqlite3.Connection) -> dict[str, int]:
-    """The signal counters (none before the migration that makes them)."""
+    """The signal counters (none before the migration that makes them), and the number of the
+    newest event (`EVENTS`): it moves whenever a job changed in a way its watchers see."""
     try:
-        return dict(conn.execute("SELECT name, value FROM signals").fetchall())
+        counters = dict(conn.execute("SELECT name, value FROM signals").fetchall())
+        counters[EVENTS] = conn.execute("SELECT coalesce(max(seq), 0) FROM job_events").fetchone()[0]
+        return counters
     except sqlite3.OperationalError:
         return {}
 

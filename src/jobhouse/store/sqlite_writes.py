@@ -114,6 +114,16 @@ def finish_statement(outcome: Outcome, now: int) -> tuple[str, tuple[Any, ...]]:
 
 
 def statements(script: str) -> list[str]:
-    """Split a migration into statements (they hold no semicolons inside literals)."""
-    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
+    """Split a migration into statements: a statement ends at the first semicolon after which SQLite
+    sees a complete one (a trigger's body holds semicolons of its own)."""
+    found: list[str] = []
+    current = ""
+    for piece in script.split(";"):
+        current += piece + ";"
+        if sqlite3.complete_statement(current):
+            lines = [line for line in current.splitlines() if not line.strip().startswith("--")]
+            statement = "\n".join(lines).strip().removesuffix(";").strip()
+            if statement:
+                found.append(statement)
+            current = ""
+    return found
