@@ -30,6 +30,9 @@ workloads:
   search      this machine's sources synced (timed), relevance judged on its own facts (P@1, top-3),
               300 mixed queries timed quiet, during a sync and after it; wrk on 100,000
               candidates at 1 and 16 connections; on each jobhouse store; jobhouse only
+  events      event streams: change-to-arrival delay of every step (one node, and across two
+              nodes on PostgreSQL), next to long-polls; 5,000 streams on one process (memory,
+              time for all to hear an end); on each jobhouse store; jobhouse only
 
 systems: {", ".join(SYSTEMS)}
 """
@@ -201,6 +204,27 @@ async def main(args: argparse.Namespace) -> int:
         )
         print(report.search_table(rows))
         print(report.relevance_table(rows))
+
+    if "events" in args.only and stores_wanted:
+        from bench.workloads import events
+
+        rows = []
+        for store in stores_wanted:
+            busy = await machine.wait_quiet()
+            print(f"  events: jobhouse on {store} (cpu busy before: {busy:.0%}) ...", file=sys.stderr, flush=True)
+            try:
+                result = await asyncio.to_thread(events.measure, config, workdir, store)
+            except Exception as exc:
+                traceback.print_exc()
+                skipped[f"events:{store}"] = f"failed: {exc}".splitlines()[0]
+                continue
+            rows.append({**result.to_dict(), "cpu_busy_before": round(busy, 2)})
+        run["events"] = rows
+        print(
+            f"\nevents: {events.JOBS} four-step jobs watched one after another (delay from commit to arrival);"
+            f" {events.SUBSCRIBERS:,} streams on one job of one process"
+        )
+        print(report.events_table(rows))
 
     print("\nratios: jobhouse ÷ peer for rates, peer ÷ jobhouse for latencies; above 1 means jobhouse is better")
     if skipped:

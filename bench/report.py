@@ -116,6 +116,29 @@ def search_table(rows: Sequence[Row]) -> str:
     return table(headers, lines)
 
 
+def events_table(rows: Sequence[Row]) -> str:
+    def ms(summary: dict[str, Any]) -> str:
+        return f"{summary['p50']:.1f} / {summary['p99']:.1f}" if summary.get("count") else "-"
+
+    headers = ["system", "step p50/p99 ms", "end p50/p99 ms", "long-poll p50/p99 ms", "other node p50/p99 ms",
+               "streams", "RSS growth MB", "open s", "end p50/max ms"]  # fmt: skip
+    body = [
+        [
+            row["system"],
+            ms(row["step_latency_ms"]),
+            ms(row["terminal_latency_ms"]),
+            ms(row["long_poll_latency_ms"]),
+            ms(row["cross_node_latency_ms"].get("steps", {})),
+            f"{row['fan_out']['subscribers']:,}",
+            f"{row['fan_out']['rss_growth_mb']:.0f}",
+            f"{row['fan_out']['open_seconds']:.1f}",
+            f"{row['fan_out']['end_p50_ms']:.0f} / {row['fan_out']['end_max_ms']:.0f}",
+        ]
+        for row in rows
+    ]
+    return table(headers, body)
+
+
 def relevance_table(rows: Sequence[Row]) -> str:
     headers = ["store", "category", "queries", "P@1", "top-3"]
     lines = []

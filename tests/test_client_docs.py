@@ -52,6 +52,7 @@ def test_python_client_md_runs_as_written(examples_server: ServerProcess, monkey
 
 
 @pytest.mark.slow  # a dozen `jobhouse` processes, and jobs that take a second or two
+@pytest.mark.timeout(180)  # about 16 s alone; a loaded CI machine runs it beside two other test processes
 def test_cli_md_runs_as_written(examples_server: ServerProcess, tmp_path: Path) -> None:
     script = "\n".join(code for language, code in blocks("cli.md") if language == "sh")
     script = script.replace("http://127.0.0.1:8000", examples_server.url)
@@ -63,7 +64,7 @@ def test_cli_md_runs_as_written(examples_server: ServerProcess, tmp_path: Path) 
         "COLUMNS": "120",
     }
     result = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=50, cwd=tmp_path, env=env
+        ["bash", "-euo", "pipefail", "-c", script], capture_output=True, text=True, timeout=150, cwd=tmp_path, env=env
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout

@@ -217,7 +217,7 @@ async def test_another_workspaces_job_has_no_stream(server: ServerProcess, clien
             assert_error(await other.get(path), 404, "JOB_NOT_FOUND")
 
 
-async def test_an_idle_stream_gets_pings(tmp_path: Path, machine: Machine) -> None:
+async def test_an_idle_stream_gets_pings_and_a_hang_up_is_noticed(tmp_path: Path, machine: Machine) -> None:
     with running_server(tmp_path / "ping.db", machine, args=["--no-workers"], env={"JOBHOUSE_SSE_PING": "0.2"}) as idle:
         async with httpx.AsyncClient(base_url=idle.url, headers={"X-API-Key": await idle.new_key()}) as http:
             job = await create(http, "echo")  # no workers: it stays queued
@@ -225,5 +225,9 @@ async def test_an_idle_stream_gets_pings(tmp_path: Path, machine: Machine) -> No
             async with http.stream("GET", f"/api/jobs/{job['id']}/events") as response:
                 lines = response.aiter_lines()
                 seen = [await anext(lines) for _ in range(8)]
+            # Both streams are closed by now; the server stops following the job within a ping or so.
+            async with asyncio.timeout(10):
+                while (await http.get("/healthz")).json()["streams"]:  # noqa: ASYNC110 - another process
+                    await asyncio.sleep(0.05)
     assert stream.frames[0].event == "created"
     assert ": ping" in seen

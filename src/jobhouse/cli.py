@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -16,12 +16,13 @@ from rich.table import Table
 
 from jobhouse.cli_client import register as register_client_commands
 from jobhouse.errors import JobhouseError
-from jobhouse.keys import create_key
-from jobhouse.runtime import Runtime
-from jobhouse.server import run, serve, work
 from jobhouse.settings import Settings, SettingsError
-from jobhouse.store import open_store
-from jobhouse.store.base import Store
+
+if TYPE_CHECKING:
+    # The server, the store and the search index load only for the commands that use them, so that
+    # the client commands (`jobhouse jobs ...`) start quickly.
+    from jobhouse.runtime import Runtime
+    from jobhouse.store.base import Store
 
 app = typer.Typer(help="jobhouse: a self-hosted Jobs API for long-running operations.", no_args_is_help=True)
 keys = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -70,6 +71,8 @@ def serve_command(
     workers: Annotated[bool, typer.Option("--workers/--no-workers", help="Run embedded workers")] = True,
 ) -> None:
     """Serve the HTTP API, with embedded workers unless --no-workers."""
+    from jobhouse.server import run, serve
+
     settings = _settings(apps=tuple(app_ or ()), database=database, host=host, port=port, concurrency=concurrency)
     run(serve(_runtime(settings), workers=workers))
 
@@ -77,6 +80,8 @@ def serve_command(
 @app.command("worker")
 def worker_command(app_: Apps = None, database: Database = None, concurrency: Concurrency = None) -> None:
     """Run workers only (no HTTP), sharing the store with the servers."""
+    from jobhouse.server import run, work
+
     settings = _settings(apps=tuple(app_ or ()), database=database, concurrency=concurrency)
     run(work(_runtime(settings)))
 
@@ -99,6 +104,8 @@ def keys_create(
     database: Database = None,
 ) -> None:
     """Create a key and print it (only the key, on stdout). It is not shown again."""
+
+    from jobhouse.keys import create_key
 
     async def main(store: Store) -> None:
         key, _ = await create_key(store, workspace, label)
@@ -142,6 +149,8 @@ def _fail(message: str) -> NoReturn:
 
 
 def _runtime(settings: Settings) -> Runtime:
+    from jobhouse.runtime import Runtime
+
     try:
         return Runtime(settings)
     except (ImportError, ValueError, JobhouseError) as exc:
@@ -153,6 +162,8 @@ def _with_store(database: str | None, action: Callable[[Store], Awaitable[None]]
         settings = Settings.from_env(os.environ, database=database)
     except SettingsError as exc:
         _fail(str(exc))
+
+    from jobhouse.store import open_store
 
     async def main() -> None:
         store = open_store(settings.database, timeout=settings.store_timeout)

@@ -94,7 +94,13 @@ async def attach_jobs(store: Store, events: Sequence[JobEvent]) -> None:
 
 class EventStream(Response):
     """A ``text/event-stream`` response: the frames, sent as they come, until they end or the client
-    hangs up (then the frames' generator is cancelled where it waits, and closed)."""
+    is found gone.
+
+    A client that hangs up is noticed at the latest `check` seconds later (`sse_ping`: a stream with
+    nothing to say pings that often, and a busy one looks before a send once that much time passed);
+    the server then stops following the job for it. Watching for the hang-up as it happens would
+    take a task per stream (1 KB each) for nothing a client sees.
+    """
 
     media_type = "text/event-stream"
 
@@ -106,43 +112,41 @@ class EventStream(Response):
         (b"x-content-type-options", b"nosniff"),
     ]
 
-    def __init__(self, frames: AsyncGenerator[bytes, None]) -> None:
+    def __init__(self, frames: AsyncGenerator[bytes, None], check: float) -> None:
         self.frames = frames
+        self.check = check
         self.status_code = 200
         self.background = None
         self.raw_headers = self.HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
-        task = asyncio.current_task()
-        assert task is not None
-        hung_up = False
-
-        async def watch() -> None:
-            nonlocal hung_up
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            hung_up = True
-            task.cancel()
-
-        watcher = asyncio.ensure_future(watch())
+        loop = asyncio.get_running_loop()
         try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            look_at = loop.time() + self.check
             async for chunk in self.frames:
+                if chunk is _PING or loop.time() >= look_at:
+                    if await _gone(receive):
+                        return
+                    look_at = loop.time() + self.check
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
             await send({"type": "http.response.body", "body": b"", "more_body": False})
-        except asyncio.CancelledError:
-            if not hung_up:
-                raise
-            task.uncancel()  # the client left: this request is done, not cancelled
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
             await self.frames.aclose()
 
 
-def _respond(frames: AsyncGenerator[bytes, None]) -> Response:
-    return EventStream(frames)
+async def _gone(receive: Receive) -> bool:
+    """Whether the client has hung up, without waiting: the server has told the app by then."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0):
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            return True
+    return False
+
+
+def _respond(rt: Runtime, frames: AsyncGenerator[bytes, None]) -> Response:
+    return EventStream(frames, rt.settings.sse_ping)
 
 
 # -- one job ------------------------------------------------------------------------------------
@@ -155,7 +159,7 @@ async def _job_stream(request: Request, param: str, surface: str) -> Response:
     after = last_event_id(request)
     if after is not None and job.is_terminal and not await rt.store.events(after, job_id=job.id, limit=1):
         return Response(status_code=204)  # nothing more will come: an EventSource stops reconnecting
-    return _respond(_job_frames(rt, job.id, after or 0, surface))
+    return _respond(rt, _job_frames(rt, job.id, after or 0, surface))
 
 
 async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str) -> AsyncGenerator[bytes, None]:
@@ -214,7 +218,8 @@ async def workspace_events(request: Request) -> Response:
             and (statuses is None or event.status in statuses)
         )
 
-    return _respond(_workspace_frames(params.runtime(request), key_workspace, accept, after))
+    rt = params.runtime(request)
+    return _respond(rt, _workspace_frames(rt, key_workspace, accept, after))
 
 
 async def _workspace_frames(
