@@ -44,18 +44,37 @@ def _ratio_columns(
     return headers, cells
 
 
-def throughput_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
-    ratio_headers, ratios = _ratio_columns(rows, [("enqueue_rate", "enq", True), ("process_rate", "proc", True)])
-    headers = ["system", "store", "enqueue/s", "process/s", "total s", *ratio_headers]
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def drain_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
+    ratio_headers, ratios = _ratio_columns(
+        rows, [("drain_rate", "drain", True), ("bulk_rate", "bulk", True), ("worker_cpu_ms", "cpu", False)]
+    )
+    headers = ["system", "store", "drain jobs/s", "bulk enqueue/s", "start-up s", "worker cpu ms/job",
+               "store cpu ms/job", *ratio_headers]  # fmt: skip
     body = [
         [
             row["system"] + (" (capped)" if row["capped"] else ""),
             stores.get(row["system"], ""),
-            f"{row['enqueue_rate']:,.0f}",
-            f"{row['process_rate']:,.0f}",
-            f"{row['total_seconds']:.1f}",
+            f"{row['drain_rate']:,.0f}",
+            f"{row['bulk_rate']:,.0f}",
+            f"{row['startup_seconds']:.2f}",
+            _ms(row["worker_cpu_ms"]),
+            _ms(row["store_cpu_ms"]),
             *ratios(row),
         ]
+        for row in rows
+    ]
+    return table(headers, body)
+
+
+def enqueue_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
+    ratio_headers, ratios = _ratio_columns(rows, [("rate", "enq", True)])
+    headers = ["system", "store", "one-at-a-time enqueue/s", "callers", *ratio_headers]
+    body = [
+        [row["system"], stores.get(row["system"], ""), f"{row['rate']:,.0f}", f"{row['callers']:.0f}", *ratios(row)]
         for row in rows
     ]
     return table(headers, body)
@@ -68,10 +87,10 @@ def latency_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
         [
             row["system"],
             stores.get(row["system"], ""),
-            f"{row['p50_ms']:.1f}",
-            f"{row['p95_ms']:.1f}",
-            f"{row['p99_ms']:.1f}",
-            f"{row['max_ms']:.1f}",
+            f"{row['p50_ms']:.2f}",
+            f"{row['p95_ms']:.2f}",
+            f"{row['p99_ms']:.2f}",
+            f"{row['max_ms']:.2f}",
             *ratios(row),
         ]
         for row in rows
@@ -79,15 +98,40 @@ def latency_table(rows: Sequence[Row], stores: dict[str, str]) -> str:
     return table(headers, body)
 
 
+def queue_summary_table(run: dict[str, Any], stores: dict[str, str]) -> str:
+    """The issue's one table: drain jobs/s | bulk enqueue/s | one-at-a-time enqueue/s | start p50 / p99 ms."""
+    by_workload = {name: {row["system"]: row for row in run.get(name, [])} for name in ("drain", "enqueue", "latency")}
+    names = list(dict.fromkeys(name for rows in by_workload.values() for name in rows))
+    headers = ["system", "store", "drain jobs/s", "bulk enqueue/s", "one-at-a-time enqueue/s", "start p50 / p99 ms"]
+    body = []
+    for name in names:
+        drain, single, latency = (by_workload[w].get(name) for w in ("drain", "enqueue", "latency"))
+        body.append(
+            [
+                name,
+                stores.get(name, ""),
+                f"{drain['drain_rate']:,.0f}" if drain else "-",
+                f"{drain['bulk_rate']:,.0f}" if drain else "-",
+                f"{single['rate']:,.0f}" if single else "-",
+                f"{latency['p50_ms']:.2f} / {latency['p99_ms']:.2f}" if latency else "-",
+            ]
+        )
+    return table(headers, body)
+
+
 def http_table(rows: Sequence[Row]) -> str:
-    headers = ["endpoint", "req/s", "requests", "non-2xx", "errors", "avg ms", "p50 ms", "p90 ms", "p99 ms"]
+    headers = ["system", "endpoint", "req/s", "of hello-world", "requests", "non-2xx", "errors", "avg ms", "p50 ms",
+               "p90 ms", "p99 ms"]  # fmt: skip
     body = []
     for row in rows:
         lat = row["latency_ms"]
+        share = row.get("of_hello")
         body.append(
             [
+                row.get("system", "jobhouse-sqlite"),
                 row["endpoint"],
                 f"{row['requests_per_second']:,.0f}",
+                "-" if share is None else f"{share:.1%}",
                 str(row["requests"]),
                 str(row["non_2xx"]),
                 str(row["socket_errors"]),
@@ -120,8 +164,7 @@ def events_table(rows: Sequence[Row]) -> str:
     def ms(summary: dict[str, Any]) -> str:
         return f"{summary['p50']:.1f} / {summary['p99']:.1f}" if summary.get("count") else "-"
 
-    headers = ["system", "step p50/p99 ms", "end p50/p99 ms", "long-poll p50/p99 ms", "other node p50/p99 ms",
-               "streams", "RSS growth MB", "open s", "end p50/max ms"]  # fmt: skip
+    headers = ["system", "step p50/p99 ms", "end p50/p99 ms", "long-poll p50/p99 ms", "other node p50/p99 ms"]
     body = [
         [
             row["system"],
@@ -129,13 +172,38 @@ def events_table(rows: Sequence[Row]) -> str:
             ms(row["terminal_latency_ms"]),
             ms(row["long_poll_latency_ms"]),
             ms(row["cross_node_latency_ms"].get("steps", {})),
-            f"{row['fan_out']['subscribers']:,}",
-            f"{row['fan_out']['rss_growth_mb']:.0f}",
-            f"{row['fan_out']['open_seconds']:.1f}",
-            f"{row['fan_out']['end_p50_ms']:.0f} / {row['fan_out']['end_max_ms']:.0f}",
         ]
         for row in rows
     ]
+    return table(headers, body)
+
+
+def waiters_table(rows: Sequence[Row]) -> str:
+    """Long-polls and event streams on one process, side by side: memory, the store's work, answers."""
+    headers = ["system", "waiting", "jobs", "open s", "RSS growth MB", "KB each", "counted", "quiet /s", "waiting /s",
+               "opening each", "cpu waiting", "answered p50/p99/max ms", "last answer ms", "missed"]  # fmt: skip
+    body = []
+    for row in rows:
+        work, answered = row["store_work"], row["answered_ms"]
+        times = "/".join(f"{answered[k]:.0f}" for k in ("p50", "p99", "max")) if answered.get("count") else "-"
+        body.append(
+            [
+                row["system"],
+                f"{row['waiters']:,} {row['kind']}s",
+                f"{row['jobs']:,}",
+                f"{row['open_seconds']:.1f}",
+                f"{row['rss_growth_mb']:.1f}",
+                f"{row['rss_growth_mb'] * 1024 / max(row['waiters'], 1):.1f}",
+                row["counted"],
+                f"{work['quiet_per_second']:.1f}",
+                f"{work['waiting_per_second']:.1f}",
+                f"{work['opening_per_waiter']:.2f}",
+                f"{row['cpu_waiting_pct']:.1f}%",
+                times,
+                f"{row['last_answer_ms']:.0f}",
+                ", ".join([f"{row['missed']:,}", *(f"{why} {n:,}" for why, n in row.get("missed_why", {}).items())]),
+            ]
+        )
     return table(headers, body)
 
 
@@ -149,18 +217,25 @@ def relevance_table(rows: Sequence[Row]) -> str:
     return table(headers, lines)
 
 
+def _row_key(workload: str, row: Row) -> tuple[str, str]:
+    """What a row stands for across runs: its system, and its endpoint (http) or kind of waiter (waiters)."""
+    detail = {"http": "endpoint", "waiters": "kind"}.get(workload)
+    return row.get("system", "jobhouse-sqlite"), row[detail] if detail else ""
+
+
 def save(path: Path, run: dict[str, Any]) -> None:
     """Write the run to `path`, merged into what an earlier run that day wrote (by workload and system)."""
     old: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
-    merged = {**old, **{k: v for k, v in run.items() if k not in ("throughput", "latency", "http", "systems", "runs")}}
+    per_row = ("throughput", "drain", "enqueue", "latency", "http", "waiters")
+    merged = {**old, **{k: v for k, v in run.items() if k not in (*per_row, "systems", "runs")}}
     merged["systems"] = {**old.get("systems", {}), **run.get("systems", {})}
     merged["skipped"] = {**old.get("skipped", {}), **run.get("skipped", {})}
     merged["runs"] = [*old.get("runs", []), *run.get("runs", [])]
-    for workload, key in (("throughput", "system"), ("latency", "system"), ("http", "endpoint")):
+    for workload in per_row:
         if workload not in run:
             continue
-        fresh = {row[key]: row for row in run[workload]}
-        kept = [row for row in old.get(workload, []) if row[key] not in fresh]
+        fresh = {_row_key(workload, row): row for row in run[workload]}
+        kept = [row for row in old.get(workload, []) if _row_key(workload, row) not in fresh]
         merged[workload] = kept + list(fresh.values())
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(merged, indent=2) + "\n")

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+from pathlib import Path
+
 import httpx
 import pytest
 
+from jobhouse.errors import NotAuthenticated
+from jobhouse.keys import check_key, create_key
 from jobhouse.store import open_store
+from jobhouse.store.local_keys import LocalKeys
+from jobhouse.store.sqlite import SqliteStore
 from tests.helpers import API_ROUTES, assert_error, create
 from tests.servers import ServerProcess
 
@@ -69,4 +77,34 @@ async def test_a_revoked_key_stops_working(server: ServerProcess) -> None:
             assert await store.keys.revoke(key.split("_")[1])
         finally:
             await store.close()
-        assert_error(await http.get("/api/jobs"), 401, "UNAUTHORIZED")
+        response = await http.get("/api/jobs")
+        # SQLite: at once. PostgreSQL: as soon as the revocation's NOTIFY reaches the server.
+        deadline = time.monotonic() + (0 if server.database.startswith("sqlite") else 2)
+        while response.status_code == 200 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+            response = await http.get("/api/jobs")
+        assert_error(response, 401, "UNAUTHORIZED")
+
+
+async def test_local_keys_read_each_time_and_fall_back_to_the_store(tmp_path: Path) -> None:
+    """The API's key lookups on SQLite (`LocalKeys`) see another process's revocation at once; a file
+    they cannot read sends them through the store."""
+    here, there = SqliteStore(str(tmp_path / "k.db")), SqliteStore(str(tmp_path / "k.db"))
+    await here.open()
+    await there.open()
+    local, unreadable = LocalKeys(here.keys, here.path), LocalKeys(here.keys, str(tmp_path))  # a directory
+    try:
+        key, record = await create_key(there, "ws")
+        assert await check_key(local, key) == "ws"
+        assert await check_key(local, key) == "ws"  # known active: only its revocation is read
+        assert await check_key(unreadable, key) == "ws"
+        assert await there.keys.revoke(record.id)
+        for keys in (local, unreadable):
+            with pytest.raises(NotAuthenticated):
+                await check_key(keys, key)
+        assert await local.get("nosuchkey000") is None
+    finally:
+        local.close()
+        unreadable.close()
+        await here.close()
+        await there.close()

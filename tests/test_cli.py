@@ -212,3 +212,13 @@ def test_keywords_alone_make_settings_and_they_are_frozen(monkeypatch: pytest.Mo
         Settings(heartbeat=40)
     with pytest.raises(ValidationError, match="Extra inputs are not permitted"):
         Settings(prot=8001)
+
+
+def test_serve_keeps_no_access_log_unless_asked(tmp_path: Path) -> None:
+    db = tmp_path / "log.db"
+    for extra, logged in (({}, False), ({"JOBHOUSE_ACCESS_LOG": "true"}, True)):
+        with running_server(db, args=["--no-workers"], env={"JOBHOUSE_LOG_LEVEL": "info", **extra}) as server:
+            assert httpx.get(server.url + "/healthz?marker").status_code == 200
+        output = server.output()
+        assert "serving HTTP with uvloop and httptools" in output
+        assert ('"GET /healthz?marker HTTP/1.1" 200' in output) is logged, output

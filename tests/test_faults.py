@@ -156,7 +156,7 @@ async def test_a_worker_killed_a_second_into_a_long_job(cluster: Cluster, beacon
     second = cluster.add_worker()
     await beacon.seen(f"started {job['id']} attempt 2 pid {second.pid}", timeout=20)
 
-    assert time.monotonic() - killed_at < 2 + 0.2 + 3  # lease + sweep, and a worker's start-up
+    assert time.monotonic() - killed_at < 2 + 0.2 + 8  # lease + sweep, and a worker's start-up on a busy machine
     beacon.release(job["id"])
     final = await cluster.job(job["id"], 20000)
     errors = [(e["attempt"], e["type"]) for e in final["errors"]]  # type: ignore[index, union-attr]

@@ -112,6 +112,20 @@ async def test_workspace_subscribers_get_their_workspace_only_in_order_and_filte
         assert await other.next(0) == []
 
 
+async def test_the_feed_counts_its_watchers_as_they_come_and_go(store: Store) -> None:
+    feed = Feed(store)
+    (job,) = await store.enqueue([new_job()])
+    async with feed.job(job.id, ends_only=True), feed.job(job.id, ends_only=True):
+        assert feed.watching() == (2, 0)
+        async with feed.job(job.id), feed.workspace("ws"), feed.workspace("ws"):
+            assert feed.watching() == (2, 3)
+        assert feed.watching() == (2, 0)
+    feed.close()  # closing ends them, but they are open until their watchers leave
+    async with feed.job(job.id):
+        assert feed.watching() == (0, 1)
+    assert feed.watching() == (0, 0)
+
+
 async def test_long_polls_only_hear_the_end(store: Store) -> None:
     feed = Feed(store)
     (job,) = await store.enqueue([new_job()])

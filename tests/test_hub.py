@@ -4,6 +4,9 @@ processes changed."""
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +19,7 @@ from jobhouse.ids import new_id
 from jobhouse.job import JobStatus, NewJob, Outcome, Report, Verdict
 from jobhouse.keys import authenticate, create_key
 from jobhouse.store.sqlite import SqliteStore
+from jobhouse.store.sqlite_engine import SqliteOptions
 from tests.helpers import ended, running_feed
 
 Processes = tuple[SqliteStore, SqliteStore, Feed]
@@ -108,3 +112,52 @@ async def test_a_revoked_key_is_refused_at_once_by_every_process(
     await there.keys.revoke(record.id)
     with pytest.raises(NotAuthenticated):
         await authenticate(here, key)
+
+
+async def test_a_commit_in_another_process_wakes_this_one_at_once_not_at_its_poll(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    no_poll = SqliteOptions(probe_interval=30)  # only the datagram beside the file can wake it in time
+    here, there = SqliteStore(path, options=no_poll), SqliteStore(path, options=no_poll)
+    await here.open()
+    await there.open()
+    try:
+        with here.hub.work_waiter() as work:
+            work.clear()
+            await there.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+            await asyncio.wait_for(work.wait(), 5)
+    finally:
+        await here.close()
+        await there.close()
+    assert list((tmp_path / "shared.db-wake").glob("*.sock")) == []  # each process took its socket away
+
+
+async def test_the_socket_of_a_process_that_died_is_removed_by_the_next_commit(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        dead = tmp_path / "shared.db-wake" / "4242-deadbeef.sock"
+        orphan = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        orphan.bind(str(dead))
+        orphan.close()  # bound and gone without cleaning up, as a process killed with SIGKILL
+        assert dead.exists()
+
+        await store.enqueue([NewJob(new_id(), "ws", "k", "K", 1)])
+
+        assert not dead.exists()
+    finally:
+        await store.close()
+
+
+async def test_a_writer_lock_held_by_a_frozen_process_delays_writes_but_never_hangs_them(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    store = SqliteStore(path, options=SqliteOptions(busy_timeout=0.3))
+    await store.open()
+    lock = os.open(tmp_path / "shared.db-wake" / "lock", os.O_RDWR)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as a process stopped mid-transaction would hold it
+        (job,) = await asyncio.wait_for(store.enqueue([NewJob(new_id(), "ws", "k", "K", 1)]), 5)
+        assert (await store.get(job.id)) is not None  # written once the patience (busy_timeout) ran out
+    finally:
+        os.close(lock)
+        await store.close()

@@ -183,6 +183,68 @@ def test_urls_name_a_schema() -> None:
         parse_url("postgresql://u@h/db?schema=Robert'); DROP TABLE")
 
 
+def test_a_unix_socket_url_reaches_libpq_as_written() -> None:
+    """An empty host is libpq's Unix socket; only `schema` is taken out, the rest is left as written."""
+    assert parse_url("postgresql:///jobs") == ("postgresql:///jobs", "jobhouse")
+    assert parse_url("postgresql://jobs@/jobs?host=/var/run/postgresql&schema=queue") == (
+        "postgresql://jobs@/jobs?host=/var/run/postgresql",
+        "queue",
+    )
+    conninfo, schema = parse_url("postgresql:///jobs?schema=q&host=%2Ftmp%2Fpg&options=-c%20a%3Db&application_name=a+b")
+    assert schema == "q"
+    assert psycopg.conninfo.conninfo_to_dict(conninfo) == {  # as libpq itself parses it
+        "dbname": "jobs",
+        "host": "/tmp/pg",
+        "options": "-c a=b",
+        "application_name": "a+b",
+    }
+    assert psycopg.conninfo.conninfo_to_dict(parse_url("postgresql://jobs@/jobs?host=/run/pg")[0]) == {
+        "user": "jobs",
+        "dbname": "jobs",
+        "host": "/run/pg",
+    }
+
+
+def _socket_directory(conninfo: str) -> tuple[str, int]:
+    """The local directory of the test server's Unix socket, and its port; skips when there is none."""
+    with psycopg.connect(conninfo) as conn:
+        (directories,) = conn.execute("SHOW unix_socket_directories").fetchone() or ("",)
+        port = conn.info.port
+    for directory in (d.strip() for d in directories.split(",")):
+        if directory.startswith("/") and Path(directory, f".s.PGSQL.{port}").exists():
+            return directory, port
+    pytest.skip(f"the test server has no Unix socket on this machine (unix_socket_directories={directories!r})")
+
+
+async def test_a_store_connects_over_a_unix_socket(pg_schema_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    conninfo, schema = parse_url(pg_schema_url)
+    over_tcp = psycopg.conninfo.conninfo_to_dict(conninfo)
+    directory, port = _socket_directory(conninfo)
+    user, database = over_tcp.get("user", "postgres"), over_tcp["dbname"]
+    with psycopg.connect(conninfo) as conn:
+        server = conn.execute("SELECT system_identifier FROM pg_control_system()").fetchone() or ()
+    urls = [
+        f"postgresql://{user}@/{database}?host={directory}&port={port}&schema={schema}",
+        f"postgresql:///{database}?schema={schema}",  # host, port and user from libpq's environment
+    ]
+    monkeypatch.setenv("PGHOST", directory)
+    monkeypatch.setenv("PGPORT", str(port))
+    monkeypatch.setenv("PGUSER", str(user))
+    for url in urls:
+        store = PostgresStore(url)
+        await store.open()
+        try:
+            async with store.read() as conn:
+                row = await (
+                    await conn.execute("SELECT system_identifier, inet_server_addr() FROM pg_control_system()")
+                ).fetchone()
+            assert row == (*server, None)  # the same server, and no address: a Unix socket
+            (job,) = await store.enqueue([a_job()])
+            assert (await store.get(job.id)) == job
+        finally:
+            await store.close()
+
+
 async def test_hundreds_of_jobs_ending_in_one_statement_reach_every_node(pair: Pair) -> None:
     here, there = pair
     jobs = await here.enqueue([a_job() for _ in range(450)])  # more ids than fit in one NOTIFY payload

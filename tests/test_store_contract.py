@@ -344,6 +344,24 @@ async def test_release_hands_a_job_back_at_once(store: Store) -> None:
     assert again.id == job.id
 
 
+async def test_an_unstarted_release_is_as_if_the_job_was_never_claimed(store: Store, clock: ManualClock) -> None:
+    first, second = await enqueue(store, 2, max_attempts=1)
+    clock.advance(1)
+    claimed = await store.claim("w", {"k"}, 2, lease=30)
+    assert [job.id for job in claimed] == [first.id, second.id]
+
+    assert await store.release([claimed[0].ref], unstarted=True) == 1
+
+    back = await store.get(first.id)
+    assert back is not None
+    assert (back.status, back.attempt, back.started_at, back.worker) == (JobStatus.QUEUED, 0, None, None)
+    assert back.run_at == first.run_at  # its place in the queue is kept: it is claimed first again
+    (again,) = await store.claim("w2", {"k"}, 1, lease=30)
+    assert (again.id, again.attempt) == (first.id, 1)
+    assert await store.release([again.ref], unstarted=True) == 1
+    assert await store.release([again.ref], unstarted=True) == 0
+
+
 async def test_seen_reads_status_and_attempt(store: Store) -> None:
     first, second = await enqueue(store, 2)
     await store.claim("w", {"k"}, 1, lease=30)
@@ -508,6 +526,28 @@ async def test_racing_creates_respect_the_quota(store: Store) -> None:
     outcomes = await asyncio.gather(*(store.create(new_job(), max_queued=5) for _ in range(12)), return_exceptions=True)
     assert sum(isinstance(o, tuple) for o in outcomes) == 5
     assert all(isinstance(o, tuple | QuotaExceeded) for o in outcomes)
+
+
+async def test_creates_made_together_each_get_their_own_answer(store: Store) -> None:
+    key = Idempotency("mixed", "body-a")
+    first, _ = await store.create(new_job(), idempotency=key)
+    await store.create(new_job(workspace="full"))
+    outcomes = await asyncio.gather(
+        *(store.create(new_job()) for _ in range(10)),
+        store.create(new_job(), idempotency=Idempotency("mixed", "body-b")),
+        store.create(new_job(), idempotency=key),
+        store.create(new_job(workspace="full"), max_queued=1),
+        return_exceptions=True,
+    )
+
+    plain, (conflict, replay, over_quota) = outcomes[:10], outcomes[10:]
+    assert all(isinstance(o, tuple) and o[1] for o in plain), plain
+    assert isinstance(conflict, IdempotencyConflict)
+    assert replay == (first, False)
+    assert isinstance(over_quota, QuotaExceeded)
+    assert len((await store.list_jobs(JobQuery("ws"))).jobs) == 11
+    assert len((await store.list_jobs(JobQuery("full"))).jobs) == 1
+    assert await store.create(new_job(), idempotency=key) == (first, False)  # the refused ones changed nothing
 
 
 # -- retention -----------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -208,6 +208,56 @@ async def test_no_more_than_concurrency_jobs_run_at_once(harness: Harness) -> No
         harness.event(f"go {job.id}").set()
     for job in jobs:
         assert (await harness.finished(job)).status is JobStatus.COMPLETED
+
+
+async def test_while_jobs_are_short_the_worker_claims_ahead_and_gives_back_what_waits(harness: Harness) -> None:
+    await harness.start(_with(concurrency=1, ahead_hold=0.2))
+    for job in [await harness.create("quick") for _ in range(3)]:  # short jobs: now it claims ahead
+        assert (await harness.finished(job)).status is JobStatus.COMPLETED
+    first, second = await harness.queue.enqueue_many([harness.queue.new_job("hold", workspace="ws") for _ in range(2)])
+    await harness.event(f"started {first.id}").wait()
+
+    # The second was claimed with the first, to start when a slot frees; the first holds the only
+    # slot, so the second goes back to the queue, unstarted, as if it had never been claimed.
+    waited = await _until(harness.store, second.id, lambda job: job.status is JobStatus.QUEUED and job.attempt == 0)
+    assert waited.started_at is None
+    assert not harness.event(f"started {second.id}").is_set()
+
+    harness.event(f"go {first.id}").set()
+    await harness.event(f"started {second.id}").wait()
+    harness.event(f"go {second.id}").set()
+    done = await harness.finished(second)
+    assert (done.status, done.attempt) == (JobStatus.COMPLETED, 1)
+    assert harness.runs[second.id] == 1
+
+
+async def test_a_job_cancelled_while_claimed_ahead_never_starts(harness: Harness) -> None:
+    await harness.start(_with(concurrency=1, ahead_hold=30))
+    for job in [await harness.create("quick") for _ in range(3)]:
+        await harness.finished(job)
+    first, second = await harness.queue.enqueue_many([harness.queue.new_job("hold", workspace="ws") for _ in range(2)])
+    await harness.event(f"started {first.id}").wait()
+    await _until(harness.store, second.id, lambda job: job.status is JobStatus.RUNNING)
+
+    cancelled = await harness.queue.cancel(second.id)
+    assert cancelled.status is JobStatus.CANCELLED
+    harness.event(f"go {first.id}").set()
+    assert (await harness.finished(first)).status is JobStatus.COMPLETED
+    third = await harness.create("quick")  # runs after the first: the cancelled one took no slot
+    assert (await harness.finished(third)).status is JobStatus.COMPLETED
+    assert harness.runs[second.id] == 0
+    assert (await harness.finished(second)).status is JobStatus.CANCELLED
+
+
+async def _until(store: Store, job_id: str, condition: Callable[[Job], bool], timeout: float = 10) -> Job:
+    """The job once `condition` holds (read every 10 ms: the state is in the store, not an event)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            job = await store.get(job_id)
+            assert job is not None
+            if condition(job):
+                return job
+            await asyncio.sleep(0.01)
 
 
 async def test_a_failing_attempt_is_retried_and_its_error_kept(harness: Harness) -> None:

@@ -1,3 +1,3 @@
-"""What each peer's worker process imports: its app and a no-op task, configured from ``BENCH_*`` variables."""
+"""What the benchmark's processes run: each peer's app with its `record` task (`bench.recorder`), and helpers."""
 
 from __future__ import annotations

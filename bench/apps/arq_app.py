@@ -7,9 +7,11 @@ from typing import Any, ClassVar
 
 from arq.connections import RedisSettings
 
+from bench.recorder import arecord
 
-async def noop(ctx: dict[str, Any]) -> None:
-    return None
+
+async def record(ctx: dict[str, Any], t: float) -> None:
+    await arecord(t)
 
 
 #: arq logs two lines per job at INFO by default; every system runs at WARNING here.
@@ -22,6 +24,6 @@ LOG_CONFIG: dict[str, Any] = {
 
 
 class WorkerSettings:
-    functions: ClassVar[list[Any]] = [noop]
+    functions: ClassVar[list[Any]] = [record]
     redis_settings = RedisSettings.from_dsn(os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
-    max_jobs = int(os.environ.get("BENCH_CONCURRENCY", "50"))
+    max_jobs = int(os.environ.get("BENCH_CONCURRENCY", "10"))

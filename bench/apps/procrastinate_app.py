@@ -6,6 +6,8 @@ import os
 
 from procrastinate import App, PsycopgConnector
 
+from bench.recorder import arecord
+
 
 def make_app(dsn: str, schema: str) -> App:
     connector = PsycopgConnector(conninfo=dsn, kwargs={"options": f"-c search_path={schema}"})
@@ -15,6 +17,6 @@ def make_app(dsn: str, schema: str) -> App:
 app = make_app(os.environ.get("BENCH_PG_DSN", ""), os.environ.get("BENCH_PG_SCHEMA", "public"))
 
 
-@app.task(name="noop")
-async def noop() -> None:
-    return None
+@app.task(name="record")
+async def record(t: float) -> None:
+    await arecord(t)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bench.recorder import record as _record
 
-def noop() -> None:
-    return None
+
+def record(t: float) -> None:
+    _record(t)

@@ -8,6 +8,8 @@ from typing import Any
 from saq import Queue
 from saq.types import SettingsDict
 
+from bench.recorder import arecord
+
 
 def make_queue(redis_url: str | None, pg_dsn: str | None, pg_schema: str | None) -> Queue:
     if pg_dsn:
@@ -21,14 +23,14 @@ def make_queue(redis_url: str | None, pg_dsn: str | None, pg_schema: str | None)
     return Queue.from_url(redis_url or "redis://127.0.0.1:6379/15")
 
 
-async def noop(ctx: Any) -> None:
-    return None
+async def record(ctx: Any, *, t: float) -> None:
+    await arecord(t)
 
 
 settings: SettingsDict[Any] = {
     "queue": make_queue(
         os.environ.get("BENCH_REDIS_URL"), os.environ.get("BENCH_PG_DSN"), os.environ.get("BENCH_PG_SCHEMA")
     ),
-    "functions": [("noop", noop)],
-    "concurrency": int(os.environ.get("BENCH_CONCURRENCY", "50")),
+    "functions": [("record", record)],
+    "concurrency": int(os.environ.get("BENCH_CONCURRENCY", "10")),
 }

@@ -15,10 +15,12 @@ SYSTEMS: dict[str, str] = {
     "jobhouse-pg": "bench.systems.jobhouse_store:JobhousePostgres",
     "procrastinate": "bench.systems.procrastinate_pg:Procrastinate",
     "saq-pg": "bench.systems.saq_queue:SaqPostgres",
-    "rq": "bench.systems.rq_redis:Rq",
-    "arq": "bench.systems.arq_redis:Arq",
+    "huey": "bench.systems.huey_redis:Huey",
+    "taskiq": "bench.systems.taskiq_redis:Taskiq",
     "saq-redis": "bench.systems.saq_queue:SaqRedis",
     "celery": "bench.systems.celery_redis:CeleryRedis",
+    "rq": "bench.systems.rq_redis:Rq",
+    "arq": "bench.systems.arq_redis:Arq",
 }
 
 

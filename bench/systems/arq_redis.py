@@ -8,7 +8,6 @@ from typing import ClassVar
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import default_queue_name, result_key_prefix
 
 from bench.procs import tool
 from bench.systems.base import RedisMixin, System
@@ -26,7 +25,7 @@ class Arq(RedisMixin, System):
 
     @property
     def worker(self) -> str:
-        return f"`arq WorkerSettings` with `max_jobs={self.config.concurrency}` (async function)"
+        return f"{self.config.processes} x `arq WorkerSettings` with `max_jobs={self.config.concurrency}` (async)"
 
     @property
     def wakeup(self) -> str:
@@ -41,31 +40,16 @@ class Arq(RedisMixin, System):
             await self._pool.aclose()
         self.redis_flush()
 
-    async def enqueue_batch(self, count: int) -> None:
-        jobs = await asyncio.gather(*(self._pool.enqueue_job("noop") for _ in range(count)))
+    async def enqueue_batch(self, stamps: Sequence[float]) -> None:
+        jobs = await asyncio.gather(*(self._pool.enqueue_job("record", t) for t in stamps))
         if any(job is None for job in jobs):
             raise RuntimeError("arq refused a job")
 
-    async def enqueue_one(self) -> str:
-        job = await self._pool.enqueue_job("noop")
-        assert job is not None
-        self.enqueued += 1
-        return job.job_id
+    async def enqueue_one(self, enqueued_at: float) -> None:
+        if await self._pool.enqueue_job("record", enqueued_at) is None:
+            raise RuntimeError("arq refused a job")
 
-    async def is_done(self, job_id: str) -> bool:
-        return bool(await self._pool.exists(result_key_prefix + job_id))
-
-    async def count_done(self) -> int:
-        # arq keeps a job in its queue until the job has ended.
-        return self.enqueued - int(await self._pool.zcard(default_queue_name))
-
-    async def count_completed(self) -> int | None:
-        count = 0
-        async for _ in self._pool.scan_iter(match=result_key_prefix + "*", count=5000):
-            count += 1
-        return count
-
-    def worker_argv(self) -> Sequence[str]:
+    def worker_argv(self, index: int) -> Sequence[str]:
         return [tool("arq"), "--custom-log-dict", "bench.apps.arq_app.LOG_CONFIG", "bench.apps.arq_app.WorkerSettings"]
 
     def worker_env(self) -> Mapping[str, str]:

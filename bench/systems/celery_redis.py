@@ -1,26 +1,24 @@
-"""celery with the Redis broker (and the Redis result backend, its record of completion)."""
+"""celery with the Redis broker, its worker on the thread pool."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, ClassVar, cast
+from typing import ClassVar
 
-import redis
 from celery import Celery
 
 from bench.procs import tool
-from bench.systems.base import JobFailed, RedisMixin, System
+from bench.systems.base import RedisMixin, System
 
-TASK = "bench.noop"
+TASK = "bench.record"
 
 
 class CeleryRedis(RedisMixin, System):
     name: ClassVar[str] = "celery"
-    store: ClassVar[str] = "Redis (broker and results)"
+    store: ClassVar[str] = "Redis"
     package: ClassVar[str] = "celery"
+    blocking: ClassVar[bool] = True
     _app: Celery
-    _results: redis.Redis
-    _producer: Any
 
     @property
     def bulk(self) -> str:
@@ -28,54 +26,38 @@ class CeleryRedis(RedisMixin, System):
 
     @property
     def worker(self) -> str:
-        return f"`celery worker --pool threads --concurrency {self.config.concurrency}` (one process)"
+        return f"{self.config.processes} x `celery worker --pool threads --concurrency {self.config.concurrency}`"
 
     @property
     def wakeup(self) -> str:
         return "BRPOP on the queue list: immediate; prefetches 4 per slot (`worker_prefetch_multiplier`)"
 
-    def redis_databases(self) -> list[int]:
-        return [self.config.redis_db, self.config.redis_results_db]
+    @property
+    def tuning(self) -> str:
+        return "`task_ignore_result=True` (no result backend), as its guide advises when results are not used"
 
     async def setup(self) -> None:
         self.redis_prepare()
-        self._app = Celery(
-            "bench-client",
-            broker=self.config.redis_url(),
-            backend=self.config.redis_url(self.config.redis_results_db),
-        )
-        self._results = self.redis_client(self.config.redis_results_db)
+        self._app = Celery("bench-client", broker=self.config.redis_url())
+        self._app.conf.update(task_ignore_result=True)
 
     async def teardown(self) -> None:
         if hasattr(self, "_app"):
-            self._results.close()
             self._app.close()
         self.redis_flush()
 
-    async def enqueue_batch(self, count: int) -> None:
+    async def enqueue_batch(self, stamps: Sequence[float]) -> None:
         with self._app.producer_or_acquire() as producer:
-            for _ in range(count):
-                self._app.send_task(TASK, producer=producer)
+            for t in stamps:
+                self._app.send_task(TASK, args=(t,), producer=producer)
 
-    async def enqueue_one(self) -> str:
-        result = self._app.send_task(TASK)
-        self.enqueued += 1
-        return str(result.id)
+    async def enqueue_one(self, enqueued_at: float) -> None:
+        self.send_one(enqueued_at)
 
-    async def is_done(self, job_id: str) -> bool:
-        state = str(self._app.AsyncResult(job_id).state)
-        if state in ("FAILURE", "REVOKED"):
-            raise JobFailed(f"task {job_id} is {state}")
-        return state == "SUCCESS"
+    def send_one(self, enqueued_at: float) -> None:
+        self._app.send_task(TASK, args=(enqueued_at,))
 
-    async def count_done(self) -> int:
-        # One result key per ended task, alone in its database.
-        return cast(int, self._results.dbsize())
-
-    async def count_completed(self) -> int | None:
-        return self.redis_count_values("celery-task-meta-*", b'"status": "SUCCESS"', self.config.redis_results_db)
-
-    def worker_argv(self) -> Sequence[str]:
+    def worker_argv(self, index: int) -> Sequence[str]:
         return [
             tool("celery"),
             "-A",
@@ -85,12 +67,11 @@ class CeleryRedis(RedisMixin, System):
             "threads",
             "--concurrency",
             str(self.config.concurrency),
+            "--hostname",
+            f"bench{index}@%h",
             "--loglevel",
             "WARNING",
         ]
 
     def worker_env(self) -> Mapping[str, str]:
-        return {
-            "BENCH_REDIS_URL": self.config.redis_url(),
-            "BENCH_REDIS_RESULTS_URL": self.config.redis_url(self.config.redis_results_db),
-        }
+        return {"BENCH_REDIS_URL": self.config.redis_url()}

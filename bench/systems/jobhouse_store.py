@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
 from bench.kinds import jobs
 from bench.procs import tool
-from bench.systems.base import JobFailed, PostgresMixin, System
-from jobhouse.job import JobStatus
+from bench.systems.base import PostgresMixin, StoreKind, System
 from jobhouse.queue import Queue
 from jobhouse.store import Store, open_store
 
 WORKSPACE = "bench"
+KIND = "record"
 
 
 class Jobhouse(System):
@@ -29,28 +28,27 @@ class Jobhouse(System):
 
     @property
     def worker(self) -> str:
-        return f"`jobhouse worker --concurrency {self.config.concurrency}` (async handler, default settings)"
+        return (
+            f"{self.config.processes} x `jobhouse worker --concurrency {self.config.concurrency}`"
+            " (async handler, default settings)"
+        )
 
     async def _open(self) -> None:
         self._store = open_store(self.url)
         self._queue = Queue(self._store, jobs)
         await self._store.open()
 
-    async def enqueue_batch(self, count: int) -> None:
-        await self._queue.enqueue_many([self._queue.new_job("noop", workspace=WORKSPACE) for _ in range(count)])
+    async def _close(self) -> None:
+        if hasattr(self, "_store"):
+            await self._store.close()
 
-    async def enqueue_one(self) -> str:
-        job = await self._queue.enqueue("noop", workspace=WORKSPACE)
-        self.enqueued += 1
-        return job.id
+    async def enqueue_batch(self, stamps: Sequence[float]) -> None:
+        await self._queue.enqueue_many([self._queue.new_job(KIND, workspace=WORKSPACE, input={"t": t}) for t in stamps])
 
-    async def is_done(self, job_id: str) -> bool:
-        job = await self._store.get(job_id)
-        if job is None or job.status in (JobStatus.FAILED, JobStatus.CANCELLED):
-            raise JobFailed(f"job {job_id} is {job and job.status}")
-        return job.status == JobStatus.COMPLETED
+    async def enqueue_one(self, enqueued_at: float) -> None:
+        await self._queue.enqueue(KIND, workspace=WORKSPACE, input={"t": enqueued_at})
 
-    def worker_argv(self) -> Sequence[str]:
+    def worker_argv(self, index: int) -> Sequence[str]:
         return [
             tool("jobhouse"),
             "worker",
@@ -69,39 +67,19 @@ class Jobhouse(System):
 class JobhouseSqlite(Jobhouse):
     name: ClassVar[str] = "jobhouse-sqlite"
     store: ClassVar[str] = "SQLite (WAL, synchronous=FULL)"
-    _reader: sqlite3.Connection | None = None
+    store_kind: ClassVar[StoreKind] = "sqlite"
 
     @property
     def wakeup(self) -> str:
-        return "the worker process polls SQLite's `data_version` every 20 ms, then claims; `poll_interval` 1 s"
+        return "each worker process watches SQLite's `data_version` (a probe every few ms), then claims"
 
     async def setup(self) -> None:
         self.path = self.workdir / f"jobhouse-{self.config.run_id}.db"
         self.url = f"sqlite:///{self.path}"
         await self._open()
 
-    def _read(self, query: str) -> int:
-        if self._reader is None:
-            self._reader = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
-        return int(self._reader.execute(query).fetchone()[0])
-
-    async def count_done(self) -> int:
-        # The partial indexes on queued and running jobs make this cheap however many have ended.
-        pending = self._read(
-            "SELECT (SELECT count(*) FROM jobs WHERE status = 'queued')"
-            " + (SELECT count(*) FROM jobs WHERE status = 'running')"
-        )
-        return self.enqueued - pending
-
-    async def count_completed(self) -> int | None:
-        return self._read("SELECT count(*) FROM jobs WHERE status = 'completed'")
-
     async def teardown(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
-        if hasattr(self, "_store"):
-            await self._store.close()
+        await self._close()
         for suffix in ("", "-wal", "-shm"):
             self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
 
@@ -112,25 +90,13 @@ class JobhousePostgres(PostgresMixin, Jobhouse):
 
     @property
     def wakeup(self) -> str:
-        return "LISTEN/NOTIFY (`e` on every enqueue); `poll_interval` 1 s as a fallback"
+        return "LISTEN/NOTIFY on every enqueue; `poll_interval` 1 s as a fallback"
 
     async def setup(self) -> None:
         self.schema = self.config.pg_schema(self.name)
         self.url = f"{self.config.pg_url()}?schema={self.schema}"
         await self._open()  # jobhouse creates its schema and migrates it
 
-    async def count_done(self) -> int:
-        pending = self.pg_scalar(
-            f"SELECT (SELECT count(*) FROM {self.schema}.jobs WHERE status = 'queued')"
-            f" + (SELECT count(*) FROM {self.schema}.jobs WHERE status = 'running')"
-        )
-        return self.enqueued - int(pending)
-
-    async def count_completed(self) -> int | None:
-        return int(self.pg_scalar(f"SELECT count(*) FROM {self.schema}.jobs WHERE status = 'completed'"))
-
     async def teardown(self) -> None:
-        self.pg_close()
-        if hasattr(self, "_store"):
-            await self._store.close()
+        await self._close()
         self.pg_drop_schema()

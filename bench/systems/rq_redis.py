@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import ClassVar, cast
+from collections.abc import Sequence
+from typing import ClassVar
 
 import redis
 from rq import Queue
 
 from bench.procs import tool
-from bench.systems.base import JobFailed, RedisMixin, System
+from bench.systems.base import RedisMixin, System
 
-TASK = "bench.apps.rq_tasks.noop"
+TASK = "bench.apps.rq_tasks.record"
 
 
 class Rq(RedisMixin, System):
     name: ClassVar[str] = "rq"
     store: ClassVar[str] = "Redis"
     package: ClassVar[str] = "rq"
+    blocking: ClassVar[bool] = True
     _redis: redis.Redis
     _queue: Queue
 
@@ -27,7 +28,10 @@ class Rq(RedisMixin, System):
 
     @property
     def worker(self) -> str:
-        return "`rq worker --worker-class rq.worker.SimpleWorker` (no fork per job; rq runs one job at a time)"
+        return (
+            f"{self.config.processes} x `rq worker --worker-class rq.worker.SimpleWorker`"
+            " (no fork per job; rq runs one job at a time per process)"
+        )
 
     @property
     def wakeup(self) -> str:
@@ -43,33 +47,18 @@ class Rq(RedisMixin, System):
             self._redis.close()
         self.redis_flush()
 
-    async def enqueue_batch(self, count: int) -> None:
+    async def enqueue_batch(self, stamps: Sequence[float]) -> None:
         with self._redis.pipeline() as pipe:
-            self._queue.enqueue_many([Queue.prepare_data(TASK) for _ in range(count)], pipeline=pipe)
+            self._queue.enqueue_many([Queue.prepare_data(TASK, args=(t,)) for t in stamps], pipeline=pipe)
             pipe.execute()
 
-    async def enqueue_one(self) -> str:
-        job = self._queue.enqueue(TASK)
-        self.enqueued += 1
-        return str(job.id)
+    async def enqueue_one(self, enqueued_at: float) -> None:
+        self.send_one(enqueued_at)
 
-    async def is_done(self, job_id: str) -> bool:
-        status = cast("bytes | None", self._redis.hget(f"rq:job:{job_id}", "status"))
-        if status in (b"failed", b"stopped", b"canceled", None):
-            raise JobFailed(f"job {job_id} is {status!r}")
-        return status == b"finished"
+    def send_one(self, enqueued_at: float) -> None:
+        self._queue.enqueue(TASK, enqueued_at)
 
-    async def count_done(self) -> int:
-        with self._redis.pipeline(transaction=False) as pipe:
-            pipe.zcard("rq:finished:default")
-            pipe.zcard("rq:failed:default")
-            finished, failed = pipe.execute()
-        return int(finished) + int(failed)
-
-    async def count_completed(self) -> int | None:
-        return cast(int, self._redis.zcard("rq:finished:default"))
-
-    def worker_argv(self) -> Sequence[str]:
+    def worker_argv(self, index: int) -> Sequence[str]:
         return [
             tool("rq"),
             "worker",
@@ -81,6 +70,3 @@ class Rq(RedisMixin, System):
             "WARNING",
             "default",
         ]
-
-    def worker_env(self) -> Mapping[str, str]:
-        return {}

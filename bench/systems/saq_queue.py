@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import ClassVar
 
-from saq import Queue, Status
+from saq import Queue
 
 from bench.apps.saq_app import make_queue
 from bench.procs import tool
-from bench.systems.base import JobFailed, PostgresMixin, RedisMixin, System
+from bench.systems.base import PostgresMixin, RedisMixin, System
 
 
 class Saq(System):
@@ -23,29 +23,18 @@ class Saq(System):
 
     @property
     def worker(self) -> str:
-        return f"`saq settings` with `concurrency={self.config.concurrency}` (async function)"
+        return f"{self.config.processes} x `saq settings` with `concurrency={self.config.concurrency}` (async function)"
 
-    async def enqueue_batch(self, count: int) -> None:
-        jobs = await asyncio.gather(*(self._queue.enqueue("noop") for _ in range(count)))
+    async def enqueue_batch(self, stamps: Sequence[float]) -> None:
+        jobs = await asyncio.gather(*(self._queue.enqueue("record", t=t) for t in stamps))
         if any(job is None for job in jobs):
             raise RuntimeError("saq refused a job")
 
-    async def enqueue_one(self) -> str:
-        job = await self._queue.enqueue("noop")
-        assert job is not None
-        self.enqueued += 1
-        return job.key
+    async def enqueue_one(self, enqueued_at: float) -> None:
+        if await self._queue.enqueue("record", t=enqueued_at) is None:
+            raise RuntimeError("saq refused a job")
 
-    async def is_done(self, job_id: str) -> bool:
-        job = await self._queue.job(job_id)
-        if job is None or job.status in (Status.FAILED, Status.ABORTED, Status.ABORTING):
-            raise JobFailed(f"job {job_id} is {job and job.status}")
-        return job.status == Status.COMPLETE
-
-    async def count_done(self) -> int:
-        return self.enqueued - await self._queue.count("incomplete")
-
-    def worker_argv(self) -> Sequence[str]:
+    def worker_argv(self, index: int) -> Sequence[str]:
         return [tool("saq"), "bench.apps.saq_app.settings"]
 
 
@@ -67,9 +56,6 @@ class SaqRedis(RedisMixin, Saq):
             await self._queue.disconnect()
         self.redis_flush()
 
-    async def count_completed(self) -> int | None:
-        return self.redis_count_values(f"saq:job:{self._queue.name}:*", b'"status": "complete"')
-
     def worker_env(self) -> Mapping[str, str]:
         return {"BENCH_REDIS_URL": self.config.redis_url(), "BENCH_CONCURRENCY": str(self.config.concurrency)}
 
@@ -82,19 +68,22 @@ class SaqPostgres(PostgresMixin, Saq):
     def wakeup(self) -> str:
         return "LISTEN/NOTIFY, with a dequeue poll as a fallback"
 
+    @property
+    def tuning(self) -> str:
+        return "`ANALYZE saq_jobs` after the bulk enqueue, as for procrastinate"
+
     async def setup(self) -> None:
         self.pg_create_schema()
         self._queue = make_queue(None, self.config.pg_dsn, self.schema)
         await self._queue.connect()
 
     async def teardown(self) -> None:
-        self.pg_close()
         if hasattr(self, "_queue"):
             await self._queue.disconnect()
         self.pg_drop_schema()
 
-    async def count_completed(self) -> int | None:
-        return int(self.pg_scalar("SELECT count(*) FROM saq_jobs WHERE status = 'complete'"))
+    async def after_bulk(self) -> None:
+        self.pg_analyze("saq_jobs")
 
     def worker_env(self) -> Mapping[str, str]:
         return {

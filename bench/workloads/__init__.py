@@ -1,5 +1,7 @@
-"""The workloads: throughput and latency run every system; http, search and events run jobhouse alone."""
+"""The workloads: the queue workloads (drain, enqueue, latency) run every system; the others run jobhouse alone."""
 
 from __future__ import annotations
 
-WORKLOADS = ("throughput", "latency", "http", "search", "events")
+#: The queue workloads, run on every system side by side with a private recorder (`bench.recorder`).
+QUEUE_WORKLOADS = ("drain", "enqueue", "latency")
+WORKLOADS = (*QUEUE_WORKLOADS, "http", "search", "events", "waiters")

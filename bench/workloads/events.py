@@ -1,17 +1,16 @@
-"""Events: how soon a watcher sees a change, and what thousands of watchers cost.
+"""Events: how soon a watcher sees a change.
 
 On each store, a `jobhouse serve` with workers runs the example `collect` kind (four steps):
 
-- step latency: `JOBS` jobs one after another, each watched from its creation on its event stream;
-  for every event that arrives after the stream is open, the delay from the change's commit
-  (``updatedAt``, stamped by the writing process) to its arrival; p50/p99 over all of them, and for
-  the terminal events alone next to the same jobs' long-polls (``?wait=done``, measured the same way
-  from ``completedAt``);
+- step latency: `JOBS` jobs (`QUICK_JOBS` with ``--quick``) one after another, each watched from
+  its creation on its event stream; for every event that arrives after the stream is open, the
+  delay from the change's commit (``updatedAt``, stamped by the writing process) to its arrival;
+  p50/p99 over all of them, and for the terminal events alone next to the same jobs' long-polls
+  (``?wait=done``, measured the same way from ``completedAt``);
 - across nodes (PostgreSQL only): two API nodes without workers and one worker process; the job is
-  created on the first node and watched on the second;
-- fan-out: `SUBSCRIBERS` streams on one job of a server without workers (plain sockets, not an HTTP
-  library, so that the client does not cost more than the server); the growth of the server's
-  resident memory once all are open, and, after the job is cancelled, when each stream saw the end.
+  created on the first node and watched on the second.
+
+What thousands of open streams and long-polls cost one process is the `waiters` workload's.
 
 Timestamps are to the millisecond, so each delay is ±1 ms. No peer has event streams; the numbers
 are absolute (the latency workload compares how soon each system's clients see a job end).
@@ -28,16 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 import psycopg
 
 from bench.config import Config
 from bench.procs import Process, run, tool, wait_for_port
 from bench.stats import percentile
-from bench.workloads.http import HOST, _free_port
+from bench.workloads.http import HOST, SYSTEMS, _free_port
 
 JOBS = 30
-SUBSCRIBERS = 5000
+#: Jobs watched with ``--quick``.
+QUICK_JOBS = 10
 APP = "examples.battlecard:jobs"
 
 
@@ -48,7 +47,6 @@ class EventsResult:
     terminal_latency_ms: dict[str, float]
     long_poll_latency_ms: dict[str, float]
     cross_node_latency_ms: dict[str, float] = field(default_factory=dict)
-    fan_out: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -88,11 +86,11 @@ async def _watch(watcher: httpx.AsyncClient, path: str) -> tuple[list[float], fl
     return delays, terminal
 
 
-async def _jobs_watched(creator: httpx.AsyncClient, watcher: httpx.AsyncClient) -> dict[str, Any]:
+async def _jobs_watched(creator: httpx.AsyncClient, watcher: httpx.AsyncClient, count: int) -> dict[str, Any]:
     steps: list[float] = []
     terminals: list[float] = []
     polls: list[float] = []
-    for _ in range(JOBS):
+    for _ in range(count):
         created = await creator.post("/api/jobs", json={"type": "collect", "input": {"seconds_per_step": 0.05}})
         job = created.json()["job"]["id"]
         poll = asyncio.create_task(watcher.get(f"/api/jobs/{job}", params={"wait": "done", "timeout_ms": 60000}))
@@ -106,47 +104,6 @@ async def _jobs_watched(creator: httpx.AsyncClient, watcher: httpx.AsyncClient) 
     return {"steps": _summary(steps), "terminal": _summary(terminals), "long_poll": _summary(polls)}
 
 
-async def _fan_out(url: str, key: str, pid: int) -> dict[str, float]:
-    host, port = url.removeprefix("http://").split(":")
-    server = psutil.Process(pid)
-    async with httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}, timeout=120) as http:
-        job = (await http.post("/api/jobs", json={"type": "collect"})).json()["job"]["id"]
-        before = server.memory_info().rss
-        started = [asyncio.Event() for _ in range(SUBSCRIBERS)]
-        ended: list[float] = []
-
-        async def follow(ready: asyncio.Event) -> None:
-            reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(f"GET /api/jobs/{job}/events HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n".encode())
-            try:
-                while line := await reader.readline():
-                    if line.startswith(b"event: created"):
-                        ready.set()
-                    elif line.startswith(b"data: ") and b'"status":"failed"' in line:
-                        ended.append(time.perf_counter())
-                        return
-            finally:
-                writer.close()
-
-        opening = time.perf_counter()
-        tasks = [asyncio.create_task(follow(ready)) for ready in started]
-        for ready in started:
-            await ready.wait()
-        opened = time.perf_counter() - opening
-        grown = server.memory_info().rss - before
-        cancelled = time.perf_counter()
-        await http.post(f"/api/jobs/{job}/cancel")
-        await asyncio.gather(*tasks)
-    heard = sorted((t - cancelled) * 1000 for t in ended)
-    return {
-        "subscribers": SUBSCRIBERS,
-        "open_seconds": round(opened, 2),
-        "rss_growth_mb": round(grown / 2**20, 1),
-        "end_p50_ms": round(percentile(heard, 50), 1),
-        "end_max_ms": round(heard[-1], 1),
-    }
-
-
 def measure(config: Config, workdir: Path, store: str) -> EventsResult:
     schema = config.pg_schema("events")
     if store == "sqlite":
@@ -156,27 +113,29 @@ def measure(config: Config, workdir: Path, store: str) -> EventsResult:
     env = {"JOBHOUSE_LOG_LEVEL": "warning", "JOBHOUSE_DATABASE_URL": database, "JOBHOUSE_SOURCES": "catalogs"}
     try:
         key = run([tool("jobhouse"), "keys", "create", "--workspace", "bench"], env).strip()
-        watched = _serve(workdir, store, env, ["--concurrency", "4"], lambda url, _: _both(url, url, key))
-        fan_out = _serve(workdir, store, env, ["--no-workers"], lambda url, pid: _fan_out(url, key, pid))
+        count = jobs_watched(config)
+        watched = _serve(workdir, store, env, ["--concurrency", "4"], lambda url, _: _both(url, url, key, count))
         cross: dict[str, Any] = {}
         if store == "postgres":
-            cross = _across_nodes(workdir, env, key)
-        return EventsResult(
-            f"jobhouse-{store}", watched["steps"], watched["terminal"], watched["long_poll"], cross, fan_out
-        )
+            cross = _across_nodes(workdir, env, key, count)
+        return EventsResult(SYSTEMS[store], watched["steps"], watched["terminal"], watched["long_poll"], cross)
     finally:
         if store == "postgres":
             with psycopg.connect(config.pg_dsn, autocommit=True) as conn:
                 conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-async def _both(creator_url: str, watcher_url: str, key: str) -> dict[str, Any]:
+def jobs_watched(config: Config) -> int:
+    return QUICK_JOBS if config.quick else JOBS
+
+
+async def _both(creator_url: str, watcher_url: str, key: str, count: int) -> dict[str, Any]:
     headers = {"X-API-Key": key}
     async with (
         httpx.AsyncClient(base_url=creator_url, headers=headers, timeout=120) as creator,
         httpx.AsyncClient(base_url=watcher_url, headers=headers, timeout=120) as watcher,
     ):
-        return await _jobs_watched(creator, watcher)
+        return await _jobs_watched(creator, watcher, count)
 
 
 def _serve(workdir: Path, name: str, env: dict[str, str], args: list[str], work: Any) -> Any:
@@ -189,7 +148,7 @@ def _serve(workdir: Path, name: str, env: dict[str, str], args: list[str], work:
         return result
 
 
-def _across_nodes(workdir: Path, env: dict[str, str], key: str) -> dict[str, Any]:
+def _across_nodes(workdir: Path, env: dict[str, str], key: str, count: int) -> dict[str, Any]:
     ports = [_free_port(), _free_port()]
     nodes = [
         Process(
@@ -204,5 +163,6 @@ def _across_nodes(workdir: Path, env: dict[str, str], key: str) -> dict[str, Any
     with nodes[0], nodes[1], worker:
         for port, node in zip(ports, nodes, strict=True):
             wait_for_port(HOST, port, process=node)
-        result: dict[str, Any] = asyncio.run(_both(f"http://{HOST}:{ports[0]}", f"http://{HOST}:{ports[1]}", key))
+        first, second = (f"http://{HOST}:{port}" for port in ports)
+        result: dict[str, Any] = asyncio.run(_both(first, second, key, count))
     return result

@@ -1,4 +1,11 @@
-"""Latency: with an idle worker running, enqueue one job and wait until the store says it completed."""
+"""Start latency: with idle worker processes running, how long from enqueue to the handler's start.
+
+Each job carries `time.time()` taken just before its enqueue call; its handler records its own
+`time.time()` at its start (`bench.recorder`), and the benchmark waits for that record before the
+next job, after a random pause of 0 to ``config.latency_gap`` seconds (so that jobs meet polling
+workers at random points of their cycle). Nothing polls the system's store: the delay is the
+enqueue, the wake-up, the claim and the hand-over to the handler, as the handler sees it.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +15,16 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bench.config import Config
 from bench.procs import Process
+from bench.recorder import RecordServer
 from bench.stats import percentile
-from bench.systems.base import System
+from bench.systems.base import System, stop_all
 
-WARMUP = 5
+WARMUP = 10
+#: After the first job (which waits for a worker to be up), time for the other processes to come up.
+BOOT = 2.0
 TIMEOUT = 30.0
-#: How often the client polls the system's own store for the job's completion.
-POLL = 0.001
-#: A random pause between samples, up to arq's poll period, so that jobs arrive at random phases
-#: of a polling worker's cycle instead of just after the poll that ran the previous job.
-GAP = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,39 +41,44 @@ class Latency:
         return asdict(self)
 
 
-async def _one(system: System, worker: Process, timeout: float = TIMEOUT) -> float:
-    started = time.perf_counter()
-    job_id = await system.enqueue_one()
-    polls = 0
-    while not await system.is_done(job_id):
-        polls += 1
-        if polls % 100 == 0:
-            worker.check()
-            if time.perf_counter() - started > timeout:
-                raise TimeoutError(f"{system.name}: job {job_id} not done after {timeout}s")
-        await asyncio.sleep(POLL)
-    return time.perf_counter() - started
+async def _one(system: System, records: RecordServer, workers: list[Process], timeout: float = TIMEOUT) -> float:
+    """Enqueue one job and wait for its handler's record: seconds from enqueue to start."""
+    await system.enqueue_one(time.time())
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            enqueued, started = await records.next_sample(timeout=1)
+        except TimeoutError:
+            for worker in workers:
+                worker.check()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{system.name}: a job did not start within {timeout:.0f}s") from None
+            continue
+        return started - enqueued
 
 
-async def measure(system: System, samples: int) -> Latency:
+async def measure(system: System, records: RecordServer, config: Config) -> Latency:
+    await records.reset()
     await system.setup()
     try:
-        worker = system.start_worker()
+        workers = system.start_workers()
         try:
-            for _ in range(WARMUP):  # the first also waits for the worker to be up
-                await _one(system, worker, timeout=60.0)
-            times = []
-            for _ in range(samples):
-                await asyncio.sleep(random.uniform(0, GAP))
-                times.append(await _one(system, worker))
+            await _one(system, records, workers, timeout=60.0)
+            await asyncio.sleep(BOOT)
+            for _ in range(WARMUP):
+                await _one(system, records, workers)
+            delays = []
+            for _ in range(config.latency_samples):
+                await asyncio.sleep(random.uniform(0, config.latency_gap))
+                delays.append(await _one(system, records, workers))
         finally:
-            worker.stop()
+            stop_all(workers)
     finally:
         await system.teardown()
-    ms = sorted(t * 1000 for t in times)
+    ms = sorted(d * 1000 for d in delays)
     return Latency(
         system=system.name,
-        samples=samples,
+        samples=len(ms),
         p50_ms=percentile(ms, 50),
         p95_ms=percentile(ms, 95),
         p99_ms=percentile(ms, 99),

@@ -61,11 +61,16 @@ class Attempt:
     thread_lock: threading.Lock = field(default_factory=threading.Lock)
     abandoned: bool = False
 
+    #: Called (once more) on every stop request: how the runner waiting on the handler hears of it.
+    on_stop: Callable[[], None] | None = None
+
     def request_stop(self, reason: str = StopReason.CANCELLED) -> None:
         if self.reason is None:
             self.reason = reason
         self.ctx.mark_cancelled()
         self.stop_requested.set()
+        if self.on_stop is not None:
+            self.on_stop()
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,9 +85,22 @@ class AttemptRunner:
 
     async def run(self, attempt: Attempt, kind: Kind) -> Outcome | None:
         work = self._start(attempt, kind)
-        stopping = asyncio.ensure_future(attempt.stop_requested.wait())
+        # Wait for whichever comes first (the handler's end, a stop request, the timeout) on one
+        # future and callbacks: no task per attempt beyond the handler's own.
+        loop = asyncio.get_running_loop()
+        woken: asyncio.Future[None] = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        work.add_done_callback(wake)
+        attempt.on_stop = wake
+        timer = loop.call_later(kind.timeout, wake) if kind.timeout is not None else None
+        if attempt.stop_requested.is_set():
+            wake()
         try:
-            done, _ = await asyncio.wait({work, stopping}, timeout=kind.timeout, return_when=asyncio.FIRST_COMPLETED)
+            await woken
         except asyncio.CancelledError:  # the worker itself is being torn down: stop the handler too
             attempt.ctx.mark_cancelled()
             work.cancel()
@@ -90,8 +108,11 @@ class AttemptRunner:
             work.add_done_callback(_consume)
             raise
         finally:
-            stopping.cancel()
-        if work not in done:
+            attempt.on_stop = None
+            work.remove_done_callback(wake)
+            if timer is not None:
+                timer.cancel()
+        if not work.done():
             attempt.ctx.mark_cancelled()
             await self._interrupt(attempt, kind, work)
             if attempt.reason is not None:

@@ -54,7 +54,7 @@ class JobContext:
         self._steps: list[Step] = list(reset_steps(job.steps))
         self._current: str | None = None
         self._progress = 0
-        self._cancelled = threading.Event()
+        self._cancelled = False  # set once, read from any thread: a plain attribute is enough
 
     # -- what the handler reads ------------------------------------------------------------
 
@@ -89,11 +89,11 @@ class JobContext:
     @property
     def cancelled(self) -> bool:
         """True once the job was cancelled (or this attempt lost); stop as soon as you can."""
-        return self._cancelled.is_set()
+        return self._cancelled
 
     def check_cancelled(self) -> None:
         """Raise `JobCancelled` if the job was cancelled: a cheap checkpoint for long loops."""
-        if self._cancelled.is_set():
+        if self._cancelled:
             raise JobCancelled()
 
     # -- what the handler reports ------------------------------------------------------------
@@ -168,7 +168,7 @@ class JobContext:
     # -- used by the worker ------------------------------------------------------------------
 
     def mark_cancelled(self) -> None:
-        self._cancelled.set()
+        self._cancelled = True
 
     def _set_step(self, index: int, status: StepStatus) -> Awaitable[None]:
         step = self._steps[index]

@@ -89,8 +89,9 @@ class Subscription:
 
     async def __aexit__(self, *exc: object) -> None:
         members = self._table.get(self._key)
-        if members is not None:
-            members.discard(self)
+        if members is not None and self in members:
+            members.remove(self)
+            self._feed.counted(self, -1)
             if not members:
                 del self._table[self._key]
 
@@ -163,6 +164,8 @@ class Feed:
         self._gaps: dict[int, float] = {}  # missing numbers below the newest read, and when first missed
         self._jobs: dict[str, set[Subscription]] = {}
         self._workspaces: dict[str, set[Subscription]] = {}
+        self._subscribed = 0  # in both tables
+        self._long_polls = 0  # of those, the job subscriptions that wait for the end only
         self._lock = asyncio.Lock()
         self._wanted = asyncio.Event()
 
@@ -180,7 +183,10 @@ class Feed:
     async def register(self, table: dict[str, set[Subscription]], key: str, subscription: Subscription) -> None:
         if self.closing:
             subscription.close()
-        table.setdefault(key, set()).add(subscription)
+        members = table.setdefault(key, set())
+        if subscription not in members:
+            members.add(subscription)
+            self.counted(subscription, 1)
         if not self._started:
             self._wanted.set()
             async with self._lock:
@@ -188,10 +194,15 @@ class Feed:
                     await self._start()
 
     def watching(self) -> tuple[int, int]:
-        """How many long-polls and how many event streams are open in this process."""
-        long_polls = sum(s.ends_only for members in self._jobs.values() for s in members)
-        streams = sum(map(len, self._jobs.values())) + sum(map(len, self._workspaces.values()))
-        return long_polls, streams - long_polls
+        """How many long-polls and how many event streams are open in this process (kept as they
+        come and go: ``/healthz`` asks on every probe, and thousands may be open)."""
+        return self._long_polls, self._subscribed - self._long_polls
+
+    def counted(self, subscription: Subscription, change: int) -> None:
+        """Count `subscription` in (`change` 1) or out (-1) of `watching`."""
+        self._subscribed += change
+        if subscription.ends_only:
+            self._long_polls += change
 
     def close(self) -> None:
         """Shutting down: end every stream and release every long-poll now."""

@@ -88,11 +88,19 @@ class Hub:
     @contextmanager
     def running(self, ref: AttemptRef, stop: StopCallback) -> Iterator[None]:
         """Register a running attempt; `stop` is called if it is cancelled or lost."""
-        self._running[ref.job_id] = (ref.attempt, stop)
+        self.hold(ref, stop)
         try:
             yield
         finally:
-            self._running.pop(ref.job_id, None)
+            self.let_go(ref.job_id)
+
+    def hold(self, ref: AttemptRef, stop: StopCallback) -> None:
+        """Register an attempt this process holds (running, or claimed and about to run); `stop`
+        is called if it is cancelled or lost. A second call for the same job replaces the first."""
+        self._running[ref.job_id] = (ref.attempt, stop)
+
+    def let_go(self, job_id: str) -> None:
+        self._running.pop(job_id, None)
 
     @contextmanager
     def work_waiter(self) -> Iterator[asyncio.Event]:

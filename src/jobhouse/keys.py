@@ -66,8 +66,13 @@ async def create_key(store: Store, workspace: str, label: str | None = None) -> 
 
 async def authenticate(store: Store, key: str) -> str:
     """The workspace of a valid key; `NotAuthenticated` for anything else."""
+    return await check_key(store.keys, key)
+
+
+async def check_key(keys: KeyStore, key: str) -> str:
+    """The workspace of a valid key of `keys`; `NotAuthenticated` for anything else."""
     match = _KEY_RE.match(key)
-    record = await store.keys.get(match.group(1)) if match else None
+    record = await keys.get(match.group(1)) if match else None
     # Compare even when there is no record, so timing says nothing about which keys exist.
     expected = record.secret_hash if record is not None else "0" * 64
     if not hmac.compare_digest(expected, hash_key(key)) or record is None or record.revoked_at is not None:

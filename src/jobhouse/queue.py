@@ -160,8 +160,8 @@ class Queue:
             self.hub.enqueued()
         return applied
 
-    async def release(self, refs: Sequence[AttemptRef]) -> int:
-        count = await self.store.release(refs)
+    async def release(self, refs: Sequence[AttemptRef], *, unstarted: bool = False) -> int:
+        count = await self.store.release(refs, unstarted=unstarted)
         if count:
             self.hub.enqueued()
             self.hub.changed()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import logging
 import signal
 import socket
@@ -48,6 +49,14 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
+def http_stack() -> tuple[str, str]:
+    """The event loop and HTTP parser to serve with: uvloop and httptools where they are installed
+    (the `fast` extra), else asyncio's own loop and h11. `run` picks the loop the same way."""
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
+    return loop, http
+
+
 def _on_signals(handler: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -66,15 +75,21 @@ async def serve(
         key = await runtime.first_key()
         if key is not None and announce:
             _announce_first_key(key, settings.host, settings.port)
+        loop, http = http_stack()
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.host,
             port=settings.port,
+            loop=loop,
+            http=http,
             log_level=settings.log_level,
+            access_log=settings.access_log,
+            proxy_headers=settings.access_log,  # a proxy's client address serves the access log only
             lifespan="off",
             timeout_graceful_shutdown=max(round(settings.shutdown_grace), 1),
             server_header=False,
         )
+        log.info("serving HTTP with %s and %s%s", loop, http, ", with an access log" if settings.access_log else "")
         server = _Server(config)
         stop = asyncio.Event()
         signals = 0

@@ -76,18 +76,24 @@ class JobService:
         The wait holds no connection or transaction: it subscribes to the job's terminal event on
         the change feed, which reads the store once for every watcher of this process.
         """
-        job = await self.get(job_id, workspace)
-        if job.is_terminal or timeout <= 0:
-            return job
+        if timeout <= 0:
+            return await self.get(job_id, workspace)
+        canonical = parse_id(job_id)
+        if canonical is None:
+            raise JobNotFound()
         loop = asyncio.get_running_loop()
         deadline = loop.time() + min(timeout, self.long_poll_max)
-        async with self.feed.job(job.id, ends_only=True) as ending:
+        async with self.feed.job(canonical, ends_only=True) as ending:
+            job = await self.get(canonical, workspace)  # subscribed first, so an end from now on is seen
             while True:
-                job = await self.get(job.id, workspace)  # subscribed first, so an end from now on is seen
                 remaining = deadline - loop.time()
                 if job.is_terminal or remaining <= 0 or ending.closed:
                     return job
-                await ending.next(remaining)
+                events = await ending.next(remaining)
+                # The feed read each ended job once for all its watchers: answer with that, so ten
+                # thousand waiters on ending jobs cost no read each.
+                ended = next((e.job for e in events if e.job is not None and e.job.is_terminal), None)
+                job = ended if ended is not None else await self.get(canonical, workspace)
 
     async def list(self, query: JobQuery) -> JobPage:
         return await self.store.list_jobs(query)

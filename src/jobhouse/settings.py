@@ -148,6 +148,7 @@ class Settings(BaseSettings):
     dpkg_dir: Text = "/var/lib/dpkg"
     scan_workers: Annotated[int, Field(ge=0)] = 2
     log_level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
+    access_log: bool = False
 
     @classmethod
     def settings_customise_sources(

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from jobhouse.api import run, streams, workspace
-from jobhouse.api.errors import EXCEPTION_HANDLERS, envelope
+from jobhouse.api.dispatch import Dispatch
+from jobhouse.api.errors import EXCEPTION_HANDLERS
 from jobhouse.api.openapi import document
-from jobhouse.api.responses import json_response
+from jobhouse.api.responses import RenderedJSON, json_response
 from jobhouse.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -21,31 +22,6 @@ __all__ = ["create_app"]
 #: What a browser page may send, and may read back, across origins (when CORS is on).
 CORS_REQUEST_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID")
 CORS_RESPONSE_HEADERS = ("Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate")
-
-
-class BodyLimit:
-    """Refuses, on every route, a request whose declared body is over the limit (413)."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        refusal = self._refusal(scope) if scope["type"] == "http" else None
-        if refusal is None:
-            await self.app(scope, receive, send)
-        else:
-            await refusal(scope, receive, send)
-
-    def _refusal(self, scope: Scope) -> Response | None:
-        for name, value in scope["headers"]:
-            if name == b"content-length":
-                if not value.isdigit():
-                    return envelope(400, "Invalid Content-Length header", "BAD_REQUEST")
-                if int(value) > self.limit:
-                    message = f"Request body too large: the limit is {self.limit} bytes"
-                    return envelope(413, message, "PAYLOAD_TOO_LARGE")
-        return None
 
 
 def cors(origins: tuple[str, ...]) -> Middleware:
@@ -63,10 +39,10 @@ def cors(origins: tuple[str, ...]) -> Middleware:
 
 def create_app(runtime: Runtime) -> Starlette:
     """The ASGI app serving both API surfaces over `runtime` (opened and closed by the caller)."""
-    spec = document(runtime.registry.names(), list(runtime.searcher.sources))
+    spec = orjson.dumps(document(runtime.registry.names(), list(runtime.searcher.sources)))
 
     async def openapi(request: Request) -> Response:
-        return json_response(spec)
+        return RenderedJSON(spec)
 
     async def healthz(request: Request) -> Response:
         feed = runtime.feed
@@ -86,7 +62,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
         Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
     ]
-    middleware = [Middleware(BodyLimit, limit=runtime.settings.max_body), Middleware(streams.StreamRoutes)]
+    middleware = [Middleware(Dispatch, routes=routes, limit=runtime.settings.max_body)]
     if runtime.settings.cors_origins:
         # Outermost, so that refusals (401, 413, ...) carry the headers too and a page can read them.
         middleware.insert(0, cors(runtime.settings.cors_origins))

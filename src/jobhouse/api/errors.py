@@ -85,11 +85,15 @@ async def handle_jobhouse_error(request: Request, exc: Exception) -> Response:
     return jobhouse_error(exc)
 
 
-async def handle_http_exception(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
+def http_error(exc: HTTPException) -> Response:
     status = exc.status_code
     message = _HTTP_MESSAGES.get(status) or exc.detail or "Error"
     return envelope(status, message, _HTTP_CODES.get(status, f"HTTP_{status}"), dict(exc.headers or {}))
+
+
+async def handle_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return http_error(exc)
 
 
 async def handle_unexpected(request: Request, exc: Exception) -> Response:

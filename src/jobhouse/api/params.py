@@ -18,7 +18,7 @@ from starlette.requests import Request
 from jobhouse.clock import from_micros, to_micros
 from jobhouse.errors import InvalidRequest, NotAuthenticated, PayloadTooLarge
 from jobhouse.ids import parse_id
-from jobhouse.keys import authenticate
+from jobhouse.keys import check_key
 from jobhouse.store.base import Cursor
 from jobhouse.validation import parse_json
 
@@ -45,7 +45,7 @@ async def workspace(request: Request) -> str:
             key = credentials.strip()
     if not key:
         raise NotAuthenticated("Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
-    return await authenticate(runtime(request).store, key.strip())
+    return await check_key(runtime(request).keys, key.strip())
 
 
 async def json_body(request: Request) -> Any:
@@ -81,9 +81,12 @@ async def _body(request: Request) -> bytes:
 
 
 def idempotency(request: Request, body: Any = None) -> tuple[str | None, str]:
-    """The request's ``Idempotency-Key`` (or None) and the fingerprint of what it asks for."""
+    """The request's ``Idempotency-Key`` (or None) and the fingerprint of what it asks for (only
+    with a key: without one, nothing is compared)."""
     key = request.headers.get("idempotency-key")
-    if key is not None and not _IDEMPOTENCY_KEY.match(key):
+    if key is None:
+        return None, ""
+    if not _IDEMPOTENCY_KEY.match(key):
         raise InvalidRequest("Invalid Idempotency-Key: 1-255 visible ASCII characters")
     canonical = orjson.dumps(body, option=orjson.OPT_SORT_KEYS)
     fingerprint = hashlib.sha256(f"{request.method} {request.url.path}\n".encode() + canonical).hexdigest()
@@ -111,6 +114,8 @@ def integer(request: Request, name: str, default: int, low: int, high: int) -> i
 
 def wait_timeout(request: Request) -> float:
     """Seconds to long-poll for: `wait=done` with `timeout_ms` (0-120000); 0 without `wait`."""
+    if not request.scope["query_string"]:  # a plain read, the usual poll
+        return 0.0
     wait = request.query_params.get("wait")
     timeout_ms = integer(request, "timeout_ms", 0, 0, MAX_TIMEOUT_MS)
     if wait is None:

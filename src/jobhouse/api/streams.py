@@ -23,13 +23,12 @@ import orjson
 from sse_starlette import ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from jobhouse.api import params, run, views, workspace
-from jobhouse.api.errors import jobhouse_error
 from jobhouse.api.models import json_fields
-from jobhouse.errors import InvalidRequest, JobhouseError
+from jobhouse.errors import InvalidRequest
 from jobhouse.events import JobEvent
 from jobhouse.store.base import Store
 
@@ -258,28 +257,3 @@ routes = [
     Route(f"{workspace.PREFIX}/{{id}}/events", workspace_job_events, methods=["GET"]),
     Route(f"{run.PREFIX}/jobs/{{job_id}}/events", run_job_events, methods=["GET"]),
 ]
-
-
-class StreamRoutes:
-    """Serves the stream routes ahead of Starlette's router and its exception layer, which would
-    otherwise keep seven frames (about 5 KB) alive for each stream's whole life. Errors become the
-    usual envelope through `jobhouse_error`, anything unexpected goes on to the outer error handler,
-    and every other request passes through to the router, where these routes are declared too (for
-    the document, HEAD and 405s)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
-            for route in routes:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    scope.update(child)
-                    try:
-                        response = await route.endpoint(Request(scope, receive))
-                    except JobhouseError as exc:
-                        response = jobhouse_error(exc)
-                    await response(scope, receive, send)
-                    return
-        await self.app(scope, receive, send)

@@ -184,8 +184,12 @@ class Store(Protocol):
     async def finish(self, outcomes: Sequence[Outcome]) -> list[bool]:
         """End attempts; for each, whether it was still ours and so was written."""
 
-    async def release(self, refs: Sequence[AttemptRef]) -> int:
-        """Hand running attempts back to the queue at once (graceful shutdown)."""
+    async def release(self, refs: Sequence[AttemptRef], *, unstarted: bool = False) -> int:
+        """Hand running attempts back to the queue at once (graceful shutdown).
+
+        With `unstarted` (jobs a worker claimed ahead and never started), as if they had never
+        been claimed: the attempt is not counted, and each job keeps its place in the queue.
+        """
 
     async def rescue(self) -> Rescued:
         """Re-queue (or fail, with no attempts left) jobs whose lease expired."""

@@ -26,7 +26,7 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from jobhouse.clock import Clock, SystemClock
-from jobhouse.errors import ConfigurationError, StoreUnavailable
+from jobhouse.errors import ConfigurationError, JobhouseError, StoreUnavailable
 from jobhouse.events import EVENT_COLUMNS, JobEvent, event_from_row
 from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
@@ -47,19 +47,28 @@ _RESCUE_BATCH = 500
 _MIGRATION_LOCK = 7_311_902_417
 #: A single enqueue this large refreshes the table's statistics.
 _BURST = 1000
+#: One create waiting for the next group commit: the job, the workspace's quota, its idempotency key.
+_Create = tuple[NewJob, int | None, Idempotency | None]
 #: TCP keepalives: a connection to a server that vanished without a word fails within ~15 s.
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
 
 
 def parse_url(url: str) -> tuple[str, str]:
-    """Split ``postgresql://…?schema=name`` into libpq conninfo and the schema (default jobhouse)."""
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-    schema = next((value for key, value in query if key == "schema"), "jobhouse")
+    """Split ``postgresql://…?schema=name`` into libpq conninfo and the schema (default jobhouse).
+
+    Only ``schema`` is taken out; the rest reaches libpq exactly as written: an empty host is a Unix
+    socket (``postgresql:///db``, ``postgresql://user@/db?host=/var/run/postgresql``), and every other
+    parameter keeps its own encoding (libpq reads ``+`` as a plus sign, not a space).
+    """
+    base, _, query = url.partition("?")
+    params = [param for param in query.split("&") if param]
+    pairs = [(urllib.parse.unquote(param.partition("=")[0]), param) for param in params]
+    given = [urllib.parse.unquote(param.partition("=")[2]) for name, param in pairs if name == "schema"]
+    schema = given[0] if given else "jobhouse"
     if not SCHEMA.match(schema):
         raise ConfigurationError(f"Invalid schema {schema!r}: lower-case letters, digits and underscores")
-    rest = urllib.parse.urlencode([(k, v) for k, v in query if k != "schema"])
-    return urllib.parse.urlunsplit(parts._replace(query=rest)), schema
+    rest = "&".join(param for name, param in pairs if name != "schema")
+    return f"{base}?{rest}" if rest else base, schema
 
 
 class PostgresStore:
@@ -101,6 +110,7 @@ class PostgresStore:
         self._analyzed_at = -60.0
         self.keys = CachedKeys(PgKeys(self), self.hub)
         self.catalog = PgCatalog(self)
+        self._creates: Coalescer[_Create, tuple[Job, bool] | JobhouseError] = Coalescer(self._create_batch)
         self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
         self._reports: Coalescer[tuple[Report, float], bool] = Coalescer(self._report_batch)
 
@@ -179,6 +189,9 @@ class PostgresStore:
         now = self.clock.now()
         if connection is not None:
             return await insert_jobs(connection, self.schema, jobs, now)
+        if len(jobs) == 1:  # one at a time: shares a commit with the other creates in flight
+            job, _ = await self.create(jobs[0])
+            return [job]
         async with self.transaction() as conn:
             built = await insert_jobs(conn, self.schema, jobs, now)
         if len(built) >= _BURST:
@@ -198,8 +211,33 @@ class PostgresStore:
     async def create(
         self, new: NewJob, *, max_queued: int | None = None, idempotency: Idempotency | None = None
     ) -> tuple[Job, bool]:
+        """Group commit: creates made while another group's transaction is in flight go together in
+        the next one, each refused one (quota, key conflict) undone alone by its savepoint."""
+        (result,) = await self._creates.submit([(new, max_queued, idempotency)])
+        if isinstance(result, JobhouseError):
+            raise result
+        return result
+
+    async def _create_batch(self, items: list[_Create]) -> list[tuple[Job, bool] | JobhouseError]:
+        now = self.clock.now()
+        results: list[tuple[Job, bool] | JobhouseError | None] = [None] * len(items)
+        plain = [i for i, (_, quota, key) in enumerate(items) if quota is None and key is None]
         async with self.transaction() as conn:
-            return await create_job(conn, self.schema, new, self.clock.now(), max_queued, idempotency)
+            for i, (new, max_queued, idempotency) in enumerate(items):
+                if max_queued is None and idempotency is None:
+                    continue
+                try:
+                    async with conn.transaction():
+                        results[i] = await create_job(conn, self.schema, new, now, max_queued, idempotency)
+                except StoreUnavailable:
+                    raise
+                except JobhouseError as exc:
+                    results[i] = exc
+            if plain:
+                built = await insert_jobs(conn, self.schema, [items[i][0] for i in plain], now)
+                for i, job in zip(plain, built, strict=True):
+                    results[i] = (job, True)
+        return [result for result in results if result is not None]
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
         async with self.read() as conn:
@@ -306,13 +344,13 @@ class PostgresStore:
             written = await write_outcomes(conn, self.schema, outcomes, self.clock.now())
         return [o.ref in written for o in outcomes]
 
-    async def release(self, refs: Sequence[AttemptRef]) -> int:
+    async def release(self, refs: Sequence[AttemptRef], *, unstarted: bool = False) -> int:
         if not refs:
             return 0
         now = self.clock.now()
         params = {
             "now": now, "ids": [ref.job_id for ref in refs], "attempts": [ref.attempt for ref in refs],
-            "channel": self.channel,
+            "channel": self.channel, "back": int(unstarted),
         }  # fmt: skip
         async with self.transaction() as conn:
             row = await (
@@ -320,8 +358,10 @@ class PostgresStore:
                     f"WITH released AS (UPDATE {self.t('jobs')} AS j SET status = 'queued', progress = 0, "
                     "steps = coalesce((SELECT jsonb_agg(jsonb_set(s.step, '{status}', '\"pending\"') ORDER BY s.n) "
                     "FROM jsonb_array_elements(j.steps) WITH ORDINALITY AS s(step, n)), '[]'::jsonb), "
-                    "current_step = NULL, worker = NULL, lease_expires_at = NULL, run_at = %(now)s, "
-                    "updated_at = %(now)s FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS r(id, attempt) "
+                    "current_step = NULL, worker = NULL, lease_expires_at = NULL, updated_at = %(now)s, "
+                    "run_at = CASE WHEN %(back)s = 1 THEN j.run_at ELSE %(now)s END, attempt = j.attempt - %(back)s, "
+                    "started_at = CASE WHEN %(back)s = 1 AND j.attempt = 1 THEN NULL ELSE j.started_at END "
+                    "FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS r(id, attempt) "
                     "WHERE j.id = r.id AND j.attempt = r.attempt AND j.status = 'running' RETURNING j.id), "
                     "told AS (SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM released LIMIT 1) AS one) "
                     "SELECT (SELECT count(*) FROM released), (SELECT count(*) FROM told)",

@@ -137,7 +137,7 @@ class SqliteStore:
             row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
             return None if row is None else read_job(row)
 
-        job = await self.engine.read(run)
+        job = await self.engine.read_here(run)
         if job is None or (workspace is not None and job.workspace != workspace):
             return None
         return job
@@ -249,7 +249,7 @@ class SqliteStore:
 
         return await self.engine.write(run)
 
-    async def release(self, refs: Sequence[AttemptRef]) -> int:
+    async def release(self, refs: Sequence[AttemptRef], *, unstarted: bool = False) -> int:
         if not refs:
             return 0
         n = to_micros(self.clock.now())
@@ -264,12 +264,22 @@ class SqliteStore:
                 if row is None:
                     continue
                 steps = reset_steps([Step.from_dict(s) for s in orjson.loads(row[0])])
-                count += conn.execute(
-                    "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, "
-                    "current_step = NULL, worker = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ? "
-                    "WHERE id = ? AND attempt = ? AND status = 'running'",
-                    (steps_json(steps), n, n, ref.job_id, ref.attempt),
-                ).rowcount
+                if unstarted:  # as if never claimed: the attempt is not used, and the job keeps its place
+                    update = (
+                        "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, current_step = NULL, "
+                        "worker = NULL, lease_expires_at = NULL, updated_at = ?, attempt = attempt - 1, "
+                        "started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END "
+                        "WHERE id = ? AND attempt = ? AND status = 'running'"
+                    )
+                    values: tuple[object, ...] = (steps_json(steps), n, ref.job_id, ref.attempt)
+                else:
+                    update = (
+                        "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, current_step = NULL, "
+                        "worker = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ? "
+                        "WHERE id = ? AND attempt = ? AND status = 'running'"
+                    )
+                    values = (steps_json(steps), n, n, ref.job_id, ref.attempt)
+                count += conn.execute(update, values).rowcount
             if count:
                 signal(conn, WORK)
             return count

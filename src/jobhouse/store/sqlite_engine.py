@@ -10,7 +10,8 @@ Between batches the writer thread reads ``PRAGMA data_version``, which changes o
 that writes move and the number of the newest job event, and tells the hub which kinds of change
 happened (work queued, jobs ended or stopped, jobs changed). That is how changes made by other
 processes on the same file reach the hub without any per-waiter polling, and why another
-process's heartbeats wake nobody.
+process's heartbeats wake nobody. The writer looks when another process's datagram says it
+committed (`jobhouse.store.sqlite_wake`), and every `probe_interval` when nothing is said.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any, TypeVar
 
 from jobhouse.errors import StoreUnavailable
 from jobhouse.hub import EVENTS, SIGNALS
+from jobhouse.store.sqlite_wake import Beside
 
 T = TypeVar("T")
 Op = Callable[[sqlite3.Connection], Any]
@@ -70,7 +72,12 @@ class _Stop:
     pass
 
 
+class _Probe:
+    """Look at the file now: another process committed (it said so through `Beside`)."""
+
+
 _STOP = _Stop()
+_PROBE = _Probe()
 
 
 class Engine:
@@ -82,16 +89,24 @@ class Engine:
         self.path = path
         self.options = options
         self._on_external_change = on_external_change
-        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | _Stop] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Op, asyncio.Future[Any]] | _Stop | _Probe] = queue.SimpleQueue()
+        self._beside = Beside(path) if path != ":memory:" else None
         self._local = threading.local()
         self._readers: ThreadPoolExecutor | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reader_conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._here: sqlite3.Connection | None = None
+        self._loop_thread: int | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        if self._beside is not None:
+            self._beside.open()
+            if self._beside.socket is not None:
+                self._loop.add_reader(self._beside.socket.fileno(), self._woken)
         ready: asyncio.Future[None] = self._loop.create_future()
         self._thread = threading.Thread(target=self._run, args=(ready,), name="jobhouse-sqlite-writer", daemon=True)
         self._thread.start()
@@ -99,10 +114,14 @@ class Engine:
         self._readers = ThreadPoolExecutor(self.options.readers, thread_name_prefix="jobhouse-sqlite-reader")
 
     async def stop(self) -> None:
+        if self._beside is not None and self._beside.socket is not None and self._loop is not None:
+            self._loop.remove_reader(self._beside.socket.fileno())
         if self._thread is not None:
             self._queue.put(_STOP)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
+        if self._beside is not None:
+            self._beside.close()
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -110,6 +129,14 @@ class Engine:
             for conn in self._reader_conns:
                 conn.close()
             self._reader_conns.clear()
+        if self._here is not None:
+            self._here.close()
+            self._here = None
+
+    def _woken(self) -> None:
+        assert self._beside is not None
+        self._beside.drain()
+        self._queue.put(_PROBE)
 
     # -- writes ------------------------------------------------------------------------------
 
@@ -143,7 +170,7 @@ class Engine:
                 if isinstance(item, _Stop):
                     self._fail_pending()
                     return
-                if item is not None:
+                if item is not None and not isinstance(item, _Probe):
                     batch = [item]
                     while len(batch) < _BATCH_LIMIT:
                         try:
@@ -153,7 +180,8 @@ class Engine:
                         if isinstance(more, _Stop):
                             self._queue.put(more)
                             break
-                        batch.append(more)
+                        if not isinstance(more, _Probe):
+                            batch.append(more)
                     self._commit(conn, batch)
                 with contextlib.suppress(sqlite3.Error):
                     seen = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -168,13 +196,23 @@ class Engine:
             conn.close()
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
+        if self._beside is None:
+            self._transaction(conn, batch)
+            return
+        with self._beside.writing(self.options.busy_timeout):
+            committed = self._transaction(conn, batch)
+        if committed:
+            self._beside.tell_others()
+
+    def _transaction(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> bool:
+        """Run the batch in one transaction; whether it committed."""
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             error = unavailable(exc)
             self._deliver([(future, None, error) for _, future in batch])
-            return
+            return False
         single = len(batch) == 1
         for op, future in batch:
             if not single:
@@ -185,7 +223,7 @@ class Engine:
                 if single:
                     conn.execute("ROLLBACK")
                     self._deliver([(future, None, _translate(exc))])
-                    return
+                    return False
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 results.append((future, None, _translate(exc)))
@@ -193,14 +231,17 @@ class Engine:
                 if not single:
                     conn.execute("RELEASE op")
                 results.append((future, value, None))
+        committed = True
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
+            committed = False
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             error = unavailable(exc)
             results = [(future, None, error) for future, _, _ in results]
         self._deliver(results)
+        return committed
 
     def _fail_pending(self) -> None:
         leftovers = []
@@ -209,7 +250,7 @@ class Engine:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if not isinstance(item, _Stop):
+            if isinstance(item, tuple):
                 leftovers.append((item[1], None, StoreUnavailable("SQLite store is closed")))
         self._deliver(leftovers)
 
@@ -224,6 +265,27 @@ class Engine:
         if self._readers is None or self._loop is None:
             raise StoreUnavailable("SQLite store is closed")
         return await self._loop.run_in_executor(self._readers, self._read, op)
+
+    async def read_here(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """A short read (a row by its key) on the event loop's own thread, on a connection that
+        never waits for a lock; through the reader pool if that connection cannot answer.
+
+        A trip to a reader thread and back costs far more than such a read under load (the thread
+        waits for the interpreter lock behind the loop, and the loop for the answer); WAL lets the
+        read go on beside any writer, so it does not hold the loop up.
+        """
+        if self._loop is None:
+            raise StoreUnavailable("SQLite store is closed")
+        if threading.get_ident() == self._loop_thread:
+            try:
+                if self._here is None:
+                    self._here = connect(self.path, self.options)
+                    self._here.execute("PRAGMA query_only = 1")
+                    self._here.execute("PRAGMA busy_timeout = 0")
+                return op(self._here)
+            except sqlite3.Error:
+                pass  # locked for a moment (a checkpoint), or the file is gone: the pool says which
+        return await self.read(op)
 
     def _read(self, op: Callable[[sqlite3.Connection], T]) -> T:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
