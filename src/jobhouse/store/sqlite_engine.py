@@ -78,6 +78,8 @@ class _Probe:
 
 _STOP = _Stop()
 _PROBE = _Probe()
+#: A batch's transaction: whether it committed, and each write's future with its value or error.
+_Outcome = tuple[bool, list[tuple[asyncio.Future[Any], Any, BaseException | None]]]
 
 
 class Engine:
@@ -197,22 +199,22 @@ class Engine:
 
     def _commit(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> None:
         if self._beside is None:
-            self._transaction(conn, batch)
+            self._deliver(self._transaction(conn, batch)[1])
             return
         with self._beside.writing(self.options.busy_timeout):
-            committed = self._transaction(conn, batch)
+            committed, results = self._transaction(conn, batch)
         if committed:
-            self._beside.tell_others()
+            self._beside.tell_others()  # before the writers hear back: once a write returns, others know
+        self._deliver(results)
 
-    def _transaction(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> bool:
-        """Run the batch in one transaction; whether it committed."""
+    def _transaction(self, conn: sqlite3.Connection, batch: list[tuple[Op, asyncio.Future[Any]]]) -> _Outcome:
+        """Run the batch in one transaction: whether it committed, and each write's result."""
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             error = unavailable(exc)
-            self._deliver([(future, None, error) for _, future in batch])
-            return False
+            return False, [(future, None, error) for _, future in batch]
         single = len(batch) == 1
         for op, future in batch:
             if not single:
@@ -222,8 +224,7 @@ class Engine:
             except BaseException as exc:
                 if single:
                     conn.execute("ROLLBACK")
-                    self._deliver([(future, None, _translate(exc))])
-                    return False
+                    return False, [(future, None, _translate(exc))]
                 conn.execute("ROLLBACK TO op")
                 conn.execute("RELEASE op")
                 results.append((future, None, _translate(exc)))
@@ -240,8 +241,7 @@ class Engine:
                 conn.execute("ROLLBACK")
             error = unavailable(exc)
             results = [(future, None, error) for future, _, _ in results]
-        self._deliver(results)
-        return committed
+        return committed, results
 
     def _fail_pending(self) -> None:
         leftovers = []
