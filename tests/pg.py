@@ -12,7 +12,6 @@ import os
 import secrets
 import shlex
 import tempfile
-import urllib.parse
 import warnings
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -59,14 +58,18 @@ def server_url() -> Iterator[str]:
 
 
 def with_database(url: str, database: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{database}"))
+    """`url` naming `database` instead, everything else as written (``postgresql:///db`` keeps its
+    empty host, which `urlunsplit` would drop)."""
+    base, sep, query = url.partition("?")
+    scheme, _, rest = base.partition("://")
+    authority = rest.split("/", 1)[0]
+    return f"{scheme}://{authority}/{database}{sep}{query}"
 
 
 def with_schema(url: str, schema: str) -> str:
-    parts = urllib.parse.urlsplit(url)
-    query = urllib.parse.urlencode([*urllib.parse.parse_qsl(parts.query), ("schema", schema)])
-    return urllib.parse.urlunsplit(parts._replace(query=query))
+    base, _, query = url.partition("?")
+    params = [param for param in query.split("&") if param and not param.startswith("schema=")]
+    return f"{base}?{'&'.join([*params, f'schema={schema}'])}"
 
 
 @contextmanager
