@@ -12,7 +12,6 @@ import pytest
 from jobhouse.errors import NotAuthenticated
 from jobhouse.keys import check_key, create_key
 from jobhouse.store import open_store
-from jobhouse.store.local_keys import LocalKeys
 from jobhouse.store.sqlite import SqliteStore
 from tests.helpers import API_ROUTES, assert_error, create
 from tests.servers import ServerProcess
@@ -86,25 +85,20 @@ async def test_a_revoked_key_stops_working(server: ServerProcess) -> None:
         assert_error(response, 401, "UNAUTHORIZED")
 
 
-async def test_local_keys_read_each_time_and_fall_back_to_the_store(tmp_path: Path) -> None:
-    """The API's key lookups on SQLite (`LocalKeys`) see another process's revocation at once; a file
-    they cannot read sends them through the store."""
+async def test_sqlite_key_lookups_see_another_processs_revocation_at_once(tmp_path: Path) -> None:
+    """The API's key lookups on SQLite read on the event loop's thread (`Engine.read_here`), still on
+    every request: another process's revocation is refused by the very next check."""
     here, there = SqliteStore(str(tmp_path / "k.db")), SqliteStore(str(tmp_path / "k.db"))
     await here.open()
     await there.open()
-    local, unreadable = LocalKeys(here.keys, here.path), LocalKeys(here.keys, str(tmp_path))  # a directory
     try:
         key, record = await create_key(there, "ws")
-        assert await check_key(local, key) == "ws"
-        assert await check_key(local, key) == "ws"  # known active: only its revocation is read
-        assert await check_key(unreadable, key) == "ws"
+        assert await check_key(here.keys, key) == "ws"
+        assert await check_key(here.keys, key) == "ws"
         assert await there.keys.revoke(record.id)
-        for keys in (local, unreadable):
-            with pytest.raises(NotAuthenticated):
-                await check_key(keys, key)
-        assert await local.get("nosuchkey000") is None
+        with pytest.raises(NotAuthenticated):
+            await check_key(here.keys, key)
+        assert await here.keys.get("nosuchkey000") is None
     finally:
-        local.close()
-        unreadable.close()
         await here.close()
         await there.close()

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from jobhouse.aio import wait
 from jobhouse.errors import StoreUnavailable
@@ -129,6 +129,16 @@ class Subscription:
                 self._waiter = None
         events, self._events = self._events, []
         return events
+
+
+async def attach_jobs(store: Store, events: Sequence[JobEvent]) -> None:
+    """Give the terminal events among `events` that lack it their whole job: one read for all."""
+    missing = {e.job_id for e in events if e.is_terminal and e.job is None}
+    if missing:
+        jobs = await store.jobs(missing)
+        for event in events:
+            if event.job is None and event.job_id in jobs:
+                event.job = jobs[event.job_id]
 
 
 def _expire(waiter: asyncio.Future[None]) -> None:
@@ -300,15 +310,7 @@ class Feed:
 
     async def _attach_jobs(self, events: Iterable[JobEvent]) -> None:
         """Give terminal events someone watches their whole job (result, error): one read for all."""
-        ending = {
-            e.job_id for e in events if e.is_terminal and (e.job_id in self._jobs or e.workspace in self._workspaces)
-        }
-        if not ending:
-            return
-        jobs = await self.store.jobs(ending)
-        for event in events:
-            if event.job_id in jobs:
-                event.job = jobs[event.job_id]
+        await attach_jobs(self.store, [e for e in events if e.job_id in self._jobs or e.workspace in self._workspaces])
 
     def _release(self, newest: int) -> None:
         """Hand workspace subscribers every event that is now next in order."""

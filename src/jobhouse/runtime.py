@@ -26,9 +26,8 @@ from jobhouse.search import Searcher
 from jobhouse.service import JobService
 from jobhouse.settings import Settings
 from jobhouse.sources import Source, configured_sources
-from jobhouse.store import open_store, sqlite_path
+from jobhouse.store import open_store
 from jobhouse.store.base import KeyStore
-from jobhouse.store.local_keys import LocalKeys
 from jobhouse.worker import Worker
 
 DEFAULT_WORKSPACE = "default"
@@ -66,11 +65,9 @@ class Runtime:
         self.store = open_store(
             settings.database, clock=clock, pool_size=settings.pool_size, timeout=settings.store_timeout
         )
-        path = sqlite_path(settings.database)
-        #: The keys requests are checked against: a SQLite file's read where the request is (see
-        #: `LocalKeys`); PostgreSQL's store caches its own.
-        self.local_keys = LocalKeys(self.store.keys, path) if path is not None and path != ":memory:" else None
-        self.keys: KeyStore = self.local_keys or self.store.keys
+        #: The keys requests are checked against (read on the event loop's thread on SQLite, cached
+        #: on PostgreSQL: see the stores).
+        self.keys: KeyStore = self.store.keys
         if sources is None:
             sources = configured_sources(
                 settings.sources,
@@ -98,8 +95,6 @@ class Runtime:
         await self.store.open()
 
     async def close(self) -> None:
-        if self.local_keys is not None:
-            self.local_keys.close()
         await self.searcher.close()
         await self.store.close()
 

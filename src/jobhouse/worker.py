@@ -185,6 +185,9 @@ class Worker:
         while self._ahead and now - self._ahead[0][1] > self.options.ahead_hold:
             stale.append(self._ahead.popleft()[0])
         if stale:
+            # The running jobs are not short after all: claim ahead again only once one has ended
+            # and said how long they take, not at once (which would claim the same jobs again).
+            self._typical = None
             await self._give_back(stale)
 
     async def _give_back(self, jobs: list[Job]) -> None:

@@ -30,6 +30,7 @@ from jobhouse.api import params, run, views, workspace
 from jobhouse.api.models import json_fields
 from jobhouse.errors import InvalidRequest
 from jobhouse.events import JobEvent
+from jobhouse.feed import Subscription, attach_jobs
 from jobhouse.store.base import Store
 
 if TYPE_CHECKING:
@@ -79,16 +80,6 @@ def replay(events: Sequence[JobEvent], surface: str, last: int, *, until_end: bo
         if until_end and event.is_terminal:
             return b"".join(chunks), last, True
     return b"".join(chunks), last, False
-
-
-async def attach_jobs(store: Store, events: Sequence[JobEvent]) -> None:
-    """Give terminal events that lack it their whole job (the feed usually has): one read for all."""
-    missing = {e.job_id for e in events if e.is_terminal and e.job is None}
-    if missing:
-        jobs = await store.jobs(missing)
-        for event in events:
-            if event.job is None and event.job_id in jobs:
-                event.job = jobs[event.job_id]
 
 
 class EventStream(Response):
@@ -178,20 +169,9 @@ async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str) -> Asy
             if not more:
                 break
         chunk = b""
-        while True:  # then live
-            events = await live.next(ping)
-            if not events:
-                if live.closed:
-                    return
-                yield _PING
-                continue
-            await attach_jobs(store, events)
-            for event in events:
-                if event.seq > last:
-                    last = event.seq
-                    yield frame(event, surface)
-                    if event.is_terminal:
-                        return
+        async with contextlib.aclosing(_live(live, store, ping, last, surface, until_end=True)) as frames:
+            async for sent in frames:  # then live
+                yield sent
 
 
 async def run_job_events(request: Request) -> Response:
@@ -237,19 +217,31 @@ async def _workspace_frames(
             if chunk:
                 yield chunk
         chunk = b""
-        last = max(live.start, after or 0)
-        while True:
-            events = await live.next(ping)
-            if not events:
-                if live.closed:
+        frames = _live(live, store, ping, max(live.start, after or 0), "workspace", until_end=False)
+        async with contextlib.aclosing(frames):
+            async for sent in frames:
+                yield sent
+
+
+async def _live(
+    live: Subscription, store: Store, ping: float, last: int, surface: str, *, until_end: bool
+) -> AsyncGenerator[bytes, None]:
+    """The frames of a subscription's events numbered above `last` as they come (with `until_end`,
+    up to a job's end), and a ping whenever `ping` seconds pass without one."""
+    while True:
+        events = await live.next(ping)
+        if not events:
+            if live.closed:
+                return
+            yield _PING
+            continue
+        await attach_jobs(store, events)
+        for event in events:
+            if event.seq > last:
+                last = event.seq
+                yield frame(event, surface)
+                if until_end and event.is_terminal:
                     return
-                yield _PING
-                continue
-            await attach_jobs(store, events)
-            for event in events:
-                if event.seq > last:
-                    last = event.seq
-                    yield frame(event, "workspace")
 
 
 routes = [

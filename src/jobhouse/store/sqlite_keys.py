@@ -32,7 +32,9 @@ class SqliteKeys:
             row = conn.execute(f"SELECT {_KEY_COLUMNS} FROM api_keys WHERE id = ?", (key_id,)).fetchone()
             return None if row is None else _key(row)
 
-        return await self._store.engine.read(run)
+        # Every request checks its key: read where the request is, not on a reader thread. Still a
+        # read each time, so a key revoked by any process is refused by the very next request.
+        return await self._store.engine.read_here(run)
 
     async def all(self) -> list[ApiKey]:
         def run(conn: sqlite3.Connection) -> list[ApiKey]:
