@@ -32,6 +32,15 @@ API_ROUTES = [
     ("GET", "/api/jobs/events"),
     ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/events"),
     ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/events"),
+    # webhooks
+    ("GET", "/api/webhooks"),
+    ("POST", "/api/webhooks"),
+    ("GET", "/api/webhooks/550e8400-e29b-41d4-a716-446655440000"),
+    ("DELETE", "/api/webhooks/550e8400-e29b-41d4-a716-446655440000"),
+    ("GET", "/api/webhooks/secret"),
+    ("POST", "/api/webhooks/secret"),
+    ("GET", "/api/webhooks/deliveries"),
+    ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/deliveries"),
 ]
 RUN_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 WORKSPACE_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import time
@@ -98,3 +99,19 @@ async def echo(ctx: JobContext) -> dict[str, Any]:
 async def boom(ctx: JobContext) -> None:
     async with ctx.step("explode"):
         raise ValueError("boom: the handler failed")
+
+
+# -- logs and error messages (tests/test_logs.py) -----------------------------------------------------
+
+
+@jobs.kind("leak", title="Fails with a secret in its message", max_attempts=2)
+def leak(ctx: JobContext) -> None:
+    """A plain function (so it runs in a thread) that logs a line of its own, then fails with its
+    input's password in the message, on every attempt."""
+    logging.getLogger("tests.kinds").warning("leak: trying to log in")
+    raise PermissionError(f"login refused for password={ctx.input.get('password', 'hunter2')}")
+
+
+@jobs.kind("boom-shown", title="Fails, and shows why", max_attempts=1, expose_traceback=True)
+async def boom_shown(ctx: JobContext) -> None:
+    raise ValueError("boom: shown to clients")

@@ -12,7 +12,8 @@ A request outside the document must still be answered the documented way: an err
 (the ``Error`` schema), whether the path is unknown (404) or the method (405). Skipped, on purpose:
 
 - the operational routes that are not in the document (`UNDOCUMENTED`): the document itself and the
-  health and readiness probes, which are for operators and load balancers, not API clients;
+  health and readiness probes and the Prometheus scrape, which are for operators, load balancers
+  and monitoring, not API clients;
 - ``HEAD`` requests, which have no body to check;
 - the frames of event streams (``text/event-stream``), which may never end: only their status and
   content type are checked here; `Document.event_data` gives the schema their data is checked
@@ -33,7 +34,7 @@ from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS31Validator, oas31_format_checker
 
 #: Routes a jobhouse server serves outside its document, on purpose; their responses are not checked.
-UNDOCUMENTED = frozenset({"/openapi.json", "/healthz", "/readyz"})
+UNDOCUMENTED = frozenset({"/openapi.json", "/healthz", "/readyz", "/metrics"})
 #: What the checks of this session covered: (path template, method, status) → responses checked.
 COVERED: collections.Counter[tuple[str, str, str]] = collections.Counter()
 _ERROR = {"$ref": "#/components/schemas/Error"}

@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -163,6 +164,13 @@ def database_url(db: Path | str) -> str:
     return f"sqlite:///{db}" if isinstance(db, Path) else db
 
 
+def data_dir(db: Path | str) -> dict[str, str]:
+    """A data directory of the test's own (the first-run key goes there), never the user's: beside
+    a SQLite file, else a fresh temporary one."""
+    path = db.parent / "data" if isinstance(db, Path) else Path(tempfile.mkdtemp(prefix="jobhouse-data-"))
+    return {"JOBHOUSE_DATA_DIR": str(path)}
+
+
 @dataclass
 class ServerProcess:
     url: str
@@ -219,7 +227,7 @@ def start_server(
 ) -> ServerProcess:
     port = free_port()
     environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {})}
-    environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": database_url(db), **(env or {})}
+    environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": database_url(db), **data_dir(db), **(env or {})}
     if command is None:
         argv = [sys.executable, "-m", "jobhouse", "serve", *(["--app", app] if app else []), *args]
     else:
@@ -258,7 +266,7 @@ def running_server(db: Path | str, machine: Machine | None = None, **kwargs: obj
 
 def start_worker(db: Path | str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     """A `jobhouse worker` process running the test kinds on `db` (its stderr appended to `log`)."""
-    environ = {**os.environ, **FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db), **(env or {})}
+    environ = {**os.environ, **FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db), **data_dir(db), **(env or {})}
     with open(log or os.devnull, "ab") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],

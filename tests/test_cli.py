@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import pty
 import re
+import select
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -13,7 +17,7 @@ import pytest
 from pydantic import ValidationError
 
 from jobhouse.settings import Settings
-from tests.servers import REPO, running_server
+from tests.servers import REPO, free_port, running_server
 
 KEY = re.compile(r"^jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}$")
 
@@ -85,17 +89,88 @@ def test_migrate_applies_once(tmp_path: Path) -> None:
     assert jobhouse("migrate", db=db).stdout.strip() == "Schema is up to date"
 
 
-def test_the_first_serve_prints_a_key_once(tmp_path: Path) -> None:
+def test_the_first_serve_keeps_its_key_in_a_private_file_and_not_in_its_logs(tmp_path: Path) -> None:
     db = tmp_path / "first.db"
-    with running_server(db) as server:
-        keys = sorted(set(re.findall(r"jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", "".join(server.stdout))))
-        assert len(keys) == 1
-        assert httpx.get(server.url + "/api/jobs", headers={"X-API-Key": keys[0]}).json() == {
+    data = tmp_path / "data"
+    with running_server(db, env={"JOBHOUSE_DATA_DIR": str(data)}) as server:
+        key_file = data / "first-key"
+        key = key_file.read_text().strip()
+        assert KEY.match(key)
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        assert httpx.get(server.url + "/api/jobs", headers={"X-API-Key": key}).json() == {
             "jobs": [],
             "nextCursor": None,
         }
-    with running_server(db) as again:
-        assert "jh_" not in "".join(again.stdout)
+        # Not a terminal: the key is not printed (journald or a container runtime would keep it).
+        assert "jh_" not in server.output()
+        assert str(key_file) in "".join(server.stderr)
+    with running_server(db, env={"JOBHOUSE_DATA_DIR": str(data)}) as again:
+        assert "first-key" not in again.output()
+    assert key_file.read_text().strip() == key
+
+
+def test_the_first_serve_shows_its_key_on_a_terminal(tmp_path: Path) -> None:
+    primary, secondary = pty.openpty()
+    port = free_port()
+    env = {
+        **os.environ,
+        "JOBHOUSE_DATABASE_URL": f"sqlite:///{tmp_path / 'tty.db'}",
+        "JOBHOUSE_DATA_DIR": str(tmp_path / "data"),
+        "JOBHOUSE_PORT": str(port),
+        "JOBHOUSE_SOURCES": "path",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "jobhouse", "serve", "--no-workers"],
+        cwd=REPO, env=env, stdout=secondary, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    os.close(secondary)
+    shown = b""
+    try:
+        deadline = time.monotonic() + 30
+        while b"jhkey" not in shown.replace(b"jh_", b"jhkey") and time.monotonic() < deadline:
+            ready, _, _ = select.select([primary], [], [], 0.5)
+            if ready:
+                shown += os.read(primary, 4096)
+        key = (tmp_path / "data" / "first-key").read_text().strip()
+        assert key.encode() in shown
+    finally:
+        process.terminate()
+        process.wait(15)
+        os.close(primary)
+
+
+def test_the_store_and_its_key_live_in_the_data_dir_wherever_commands_run(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"JOBHOUSE_DATA_DIR": str(data)}
+    created = run("keys", "create", "--workspace", "acme", env=env, cwd=elsewhere)
+    assert created.returncode == 0, created.stderr
+    assert (data / "jobhouse.db").exists()
+    assert stat.S_IMODE((data / "jobhouse.db").stat().st_mode) == 0o600
+    assert list(elsewhere.iterdir()) == []
+    # The flag names the same place as the variable, from any directory.
+    listed = run("keys", "list", "--data-dir", str(data), env={}, cwd=REPO)
+    assert created.stdout.strip().split("_")[1] in listed.stdout
+    # Without either, XDG_DATA_HOME decides.
+    xdg = run("keys", "create", "--workspace", "x", env={"XDG_DATA_HOME": str(tmp_path / "xdg")}, cwd=elsewhere)
+    assert xdg.returncode == 0, xdg.stderr
+    assert (tmp_path / "xdg" / "jobhouse" / "jobhouse.db").exists()
+
+
+def test_keys_revoke_takes_an_id_or_the_whole_key_and_never_echoes_a_secret(tmp_path: Path) -> None:
+    db = tmp_path / "r.db"
+    key = jobhouse("keys", "create", "--workspace", "acme", db=db).stdout.strip()
+    garbled = "jh_" + key[3:-1]  # one letter short: neither an id nor a key
+    refused = jobhouse("keys", "revoke", garbled, db=db)
+    assert refused.returncode == 2
+    assert garbled not in refused.stdout + refused.stderr
+    assert key.split("_")[2][:20] not in refused.stdout + refused.stderr
+    revoked = jobhouse("keys", "revoke", key, db=db)  # a whole key names its id
+    assert revoked.returncode == 0, revoked.stderr
+    assert revoked.stdout.strip() == f"Revoked {key.split('_')[1]}"
+    assert key.split("_")[2][:20] not in revoked.stdout + revoked.stderr
 
 
 def test_a_bad_app_is_a_clear_error(tmp_path: Path) -> None:
@@ -107,6 +182,18 @@ def test_a_bad_app_is_a_clear_error(tmp_path: Path) -> None:
         )  # fmt: skip
         assert result.returncode == 2
         assert "cannot start" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_a_store_that_cannot_be_opened_stops_serve_and_worker_clearly(tmp_path: Path) -> None:
+    env = {
+        "JOBHOUSE_DATABASE_URL": f"sqlite:///{tmp_path / 'no' / 'such' / 'dir.db'}",
+        "JOBHOUSE_PORT": str(free_port()),
+    }
+    for command in (["serve", "--no-workers"], ["worker"]):
+        result = run(*command, env=env)
+        assert result.returncode == 2, result.stderr
+        assert "jobhouse: cannot start: SQLite: unable to open database file" in result.stderr
         assert "Traceback" not in result.stderr
 
 

@@ -60,14 +60,15 @@ def through_the_router(app: Starlette) -> Starlette:
 
 
 async def raw(address: tuple[str, int], request: bytes) -> bytes:
-    """The raw answer to `request` (sent with ``Connection: close``), without its ``date`` header."""
+    """The raw answer to `request` (sent with ``Connection: close``), without its ``date`` header and
+    its ``x-request-id`` (a new one per request: `test_every_answer_carries_a_request_id`)."""
     reader, writer = await asyncio.open_connection(*address)
     writer.write(request)
     await writer.drain()
     answer = await asyncio.wait_for(reader.read(), 10)
     writer.close()
     head, _, body = answer.partition(b"\r\n\r\n")
-    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith(b"date:")]
+    lines = [line for line in head.split(b"\r\n") if not line.lower().startswith((b"date:", b"x-request-id:"))]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
@@ -156,3 +157,23 @@ async def test_a_create_is_answered_alike(runtime: Runtime) -> None:
             assert await raw(dispatched, request("GET", location, key)) == await raw(
                 routed, request("GET", location, key)
             )
+
+
+async def test_every_answer_carries_a_request_id(runtime: Runtime) -> None:
+    """Served by the dispatcher or by the router, every answer has an id: a new one each, or the one sent."""
+    key, _ = await create_key(runtime.store, "ws")
+
+    async def request_id(address: tuple[str, int], sent: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection(*address)
+        writer.write(sent)
+        head = (await asyncio.wait_for(reader.read(), 10)).partition(b"\r\n\r\n")[0]
+        writer.close()
+        (line,) = [line for line in head.split(b"\r\n") if line.lower().startswith(b"x-request-id: ")]
+        return line.split(b" ", 1)[1]
+
+    async with serving(create_app(runtime)) as dispatched, serving(through_the_router(create_app(runtime))) as routed:
+        for address in (dispatched, routed):
+            made = [await request_id(address, request("GET", path, key)) for path in ("/api/jobs", "/nowhere")]
+            assert made[0] != made[1]
+            assert all(len(made_id) == 16 for made_id in made)
+            assert await request_id(address, request("GET", "/nowhere", None, X_Request_ID="abc-123")) == b"abc-123"

@@ -12,18 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import importlib.util
 import re
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Annotated, Any, get_args, get_origin
 
 import annotated_types
 import pytest
 import typer
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 from starlette.routing import Route
 
 import jobhouse
@@ -238,19 +240,43 @@ _SAMPLES: dict[Any, str] = {int: "7", float: "7.5", str: "sqlite:///elsewhere.db
 _FIELDS = Settings.model_fields
 
 
+def _annotation(name: str) -> Any:
+    """The type of setting `name`, without the ``| None`` of a setting whose default is computed."""
+    kinds = [arg for arg in get_args(_FIELDS[name].annotation) if arg is not type(None)]
+    if _FIELDS[name].default is None and len(kinds) == 1:
+        return get_args(kinds[0])[0] if get_origin(kinds[0]) is Annotated else kinds[0]
+    return _FIELDS[name].annotation
+
+
+def _metadata(name: str) -> list[Any]:
+    """The rules of setting `name`, also those inside its ``| None``."""
+    rules = list(_FIELDS[name].metadata)
+    for arg in get_args(_FIELDS[name].annotation):
+        if get_origin(arg) is Annotated:
+            for rule in get_args(arg)[1:]:
+                rules.extend(rule.metadata if isinstance(rule, FieldInfo) else [rule])
+    return rules
+
+
 def _sample(name: str) -> str:
     """A valid value for setting `name`, other than its default, as an environment variable holds it."""
     if name == "apps":
         return "one:jobs, two:jobs"
     if name == "sources":
         return "path, apt"
-    if name == "log_level":
-        return "debug"
+    one_of = [rule for rule in _metadata(name) if isinstance(rule, OneOf)]
+    if one_of and _annotation(name) is str:  # log_level, log_format: a choice other than the default
+        return next(choice for choice in one_of[0].choices if choice != _FIELDS[name].default)
     if name == "cors_origins":
         return "https://ops.example.com, http://localhost:5173"
     if _FIELDS[name].annotation == tuple[str, ...]:
         return "one.yaml, two.yaml"
-    return _SAMPLES[_FIELDS[name].annotation]
+    lowest = [rule.ge for rule in _metadata(name) if isinstance(rule, annotated_types.Ge)]
+    if lowest and lowest[0] > 7:  # a size with a floor (max_header_bytes, ...): the floor itself
+        return _number(lowest[0])
+    if _annotation(name) is bool and _FIELDS[name].default is True:  # metrics: on unless turned off
+        return "false"
+    return _SAMPLES[_annotation(name)]
 
 
 def test_configuration_md_lists_every_setting_and_its_variable() -> None:
@@ -264,13 +290,24 @@ def test_configuration_md_lists_every_setting_and_its_variable() -> None:
         assert any(_changes(name, var) for name in _FIELDS), f"{var} is documented but sets nothing"
 
 
+#: The settings from an empty environment, read once (the check below compares every pair).
+_DEFAULTS = Settings.from_env({})
+
+
 def _changes(name: str, var: str) -> bool:
     """Whether setting `var` to a sample value of setting `name` changes `name`."""
+    settings = _read(var, _sample(name))
+    return settings is not None and bool(getattr(settings, name) != getattr(_DEFAULTS, name))
+
+
+@functools.cache
+def _read(var: str, value: str) -> Settings | None:
+    """The settings with only `var` set to `value` (None if refused), read once per pair: settings
+    share few samples, and every setting is checked against every variable."""
     try:
-        settings = Settings.from_env({var: _sample(name)})
+        return Settings.from_env({var: value})
     except ValueError:  # `var` is a number's variable; the sample is not a number
-        return False
-    return bool(getattr(settings, name) != getattr(Settings(), name))
+        return None
 
 
 def _settings_table() -> dict[str, dict[str, str]]:
@@ -289,14 +326,23 @@ def _number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
+#: Settings whose default is worked out when they are read, as the table words it.
+COMPUTED_DEFAULTS = {
+    "database": "`jobhouse.db` in `data_dir`",
+    "data_dir": "`$XDG_DATA_HOME/jobhouse`, else `~/.local/share/jobhouse`",
+}
+
+
 def _default(name: str) -> str:
     """The default of setting `name`, as the table shows it."""
     value = _FIELDS[name].default
+    if name in COMPUTED_DEFAULTS:
+        return COMPUTED_DEFAULTS[name]
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
     if value == (WELL_KNOWN,):
         return f"the shipped `{Path(WELL_KNOWN).name}`"
-    if value == ():
+    if value is None or value == ():
         return "none"
     if isinstance(value, tuple):
         return f"`{','.join(value)}`"
@@ -309,7 +355,7 @@ def _range(name: str) -> str:
     parts: list[str] = []
     if _FIELDS[name].annotation is bool:
         return "`true` or `false`"
-    for rule in _FIELDS[name].metadata:
+    for rule in _metadata(name):
         if isinstance(rule, annotated_types.Gt | annotated_types.Ge | annotated_types.Lt | annotated_types.Le):
             op = type(rule).__name__.lower()
             bounds[op] = getattr(rule, op)
@@ -349,7 +395,7 @@ def test_configuration_md_gives_every_default_and_range() -> None:
 def test_each_documented_limit_is_enforced(name: str) -> None:
     """Just past each documented bound, the setting is refused, naming its variable."""
     outside: list[str] = ["maybe"] if _FIELDS[name].annotation is bool else []
-    for rule in _FIELDS[name].metadata:
+    for rule in _metadata(name):
         if isinstance(rule, annotated_types.MinLen):  # an empty variable counts as unset
             with pytest.raises(ValidationError, match=f"(?m)^{name}$"):
                 Settings(**{name: ""})

@@ -53,11 +53,21 @@ class Cluster:
     worker_log: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     killed: dict[int, float] = field(default_factory=dict)
+    logs: dict[int, Path] = field(default_factory=dict)
 
     def add_worker(self, **env: str) -> subprocess.Popen[bytes]:
-        worker = start_worker(self.database, {**FAULT_SETTINGS, "JOBHOUSE_LOG_LEVEL": "info", **env}, self.worker_log)
+        log = self.worker_log.with_name(f"worker-{len(self.workers)}.log")
+        worker = start_worker(self.database, {**FAULT_SETTINGS, "JOBHOUSE_LOG_LEVEL": "info", **env}, log)
         self.workers.append(worker)
+        self.logs[worker.pid] = log
         return worker
+
+    def started(self, worker: subprocess.Popen[bytes]) -> bool:
+        """Whether `worker` has said it runs (it claims jobs from then on)."""
+        return "worker running" in self.logs[worker.pid].read_text()
+
+    def worker_output(self) -> str:
+        return "".join(log.read_text() for log in self.logs.values())
 
     def kill(self, worker: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
         worker.send_signal(sig)
@@ -127,12 +137,19 @@ async def test_thousands_of_jobs_survive_workers_killed_at_random(cluster: Clust
     for _ in range(3):
         cluster.add_worker(JOBHOUSE_CONCURRENCY="16")
 
+    # Ten kills, each at a random point of the run (paced by the jobs done, not by the clock: a
+    # loaded machine gets the same faults, not more of them), each of a random worker that is up.
+    kill_at = sorted(rng.sample(range(50, 1_950), 10))
     deadline = time.monotonic() + 150
-    while count_by_status(cluster.database).get("completed", 0) < 2_000 and time.monotonic() < deadline:
-        await asyncio.sleep(rng.uniform(0.2, 0.6))  # the pace of the faults, not a synchronization
-        alive = [w for w in cluster.workers if w.poll() is None]
-        cluster.kill(rng.choice(alive))
-        cluster.add_worker(JOBHOUSE_CONCURRENCY="16")
+    while (done := count_by_status(cluster.database).get("completed", 0)) < 2_000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)  # a poll with a deadline
+        while kill_at and done >= kill_at[0]:
+            running = [w for w in cluster.workers if w.poll() is None and cluster.started(w)]
+            if not running:
+                break  # the replacements are still starting: the next look kills
+            kill_at.pop(0)
+            cluster.kill(rng.choice(running))
+            cluster.add_worker(JOBHOUSE_CONCURRENCY="16")
 
     assert count_by_status(cluster.database) == {"completed": 2_000}
     table = SideTable.read(cluster.log)
@@ -162,7 +179,7 @@ async def test_a_worker_killed_a_second_into_a_long_job(cluster: Cluster, beacon
     errors = [(e["attempt"], e["type"]) for e in final["errors"]]  # type: ignore[index, union-attr]
     assert (final["status"], final["attempt"], errors) == ("completed", 2, [(1, "lost")]), (
         final["errors"],
-        cluster.worker_log.read_text()[-4000:],
+        cluster.worker_output()[-4000:],
     )
 
 

@@ -165,10 +165,10 @@ def bodies(job: Job) -> dict[str, models.Body]:
     }
     synced = SourceState("path", synced_at=T0, candidate_count=3, last_error="unreadable", last_error_at=T0)
     return {
-        "RunJob": views.run_job(job),
-        "JobResponse": views.job_response(job),
-        "JobPage": views.job_page([job, job], "b64cursor"),
-        "CancelResponse": views.cancel_response(job),
+        "RunJob": views.run_job(job, views.PLAIN),
+        "JobResponse": views.job_response(job, views.PLAIN),
+        "JobPage": views.job_page([job, job], "b64cursor", views.PLAIN),
+        "CancelResponse": views.cancel_response(job, views.PLAIN),
         "SearchResponse": views.search_response([candidate, {**candidate, "id": "linux:firefox-esr"}]),
         "SourceList": views.source_list([(PathSource([]), synced), (PathSource([]), SourceState("path"))]),
     }
@@ -195,7 +195,7 @@ def test_only_response_models_render() -> None:
 
 def test_a_run_job_carries_result_only_once_done_and_error_only_once_failed() -> None:
     def run(state: str) -> dict[str, Any]:
-        parsed: dict[str, Any] = orjson.loads(render(views.run_job(JOBS[state])))
+        parsed: dict[str, Any] = orjson.loads(render(views.run_job(JOBS[state], views.PLAIN)))
         return parsed
 
     assert run("queued") == {
@@ -224,7 +224,7 @@ def test_a_run_job_carries_result_only_once_done_and_error_only_once_failed() ->
 
 
 def test_a_workspace_job_has_every_field_always() -> None:
-    job = orjson.loads(render(views.workspace_job(JOBS["failed"])))
+    job = orjson.loads(render(views.workspace_job(JOBS["failed"], views.PLAIN)))
     assert job == {
         "id": "0193f3a4-1c2b-7d3e-8f4a-5b6c7d8e9f00",
         "workspaceId": "ws",
@@ -254,13 +254,13 @@ def test_a_workspace_job_has_every_field_always() -> None:
             {"attempt": 2, "message": "boom", "type": "RuntimeError", "at": "2025-01-15T10:30:00.000Z"},
         ],
     }
-    cancelled = views.workspace_job(JOBS["cancelled"])
+    cancelled = views.workspace_job(JOBS["cancelled"], views.PLAIN)
     assert (cancelled.status, cancelled.currentStep) == ("failed", "Cancelled")
 
 
 def test_a_body_made_without_validation_is_the_one_model_construct_makes() -> None:
     for state in JOBS:
-        for body in (views.workspace_job(JOBS[state]), views.run_job(JOBS[state])):
+        for body in (views.workspace_job(JOBS[state], views.PLAIN), views.run_job(JOBS[state], views.PLAIN)):
             assert body == type(body).model_construct(**dict(body))
             assert body.model_fields_set == set(type(body).model_fields)
 
@@ -359,6 +359,15 @@ async def test_real_responses_match_the_document(
     await sse.read(client, f"/api/v1/run/jobs/{boom['id']}/events")
     await sse.read(client, "/api/jobs/events", headers={"Last-Event-ID": "0"}, until=lambda frame: True)
     await client.get("/api/jobs/events?status=nope")
+    # webhooks (this server allows no hosts: a subscription is refused; tests/test_webhooks.py has the rest)
+    await client.post("/api/webhooks", json={"url": "https://hooks.example.com/"})
+    await client.get("/api/webhooks")
+    await client.get("/api/webhooks/550e8400-e29b-41d4-a716-446655440000")
+    await client.delete("/api/webhooks/550e8400-e29b-41d4-a716-446655440000")
+    await client.get("/api/webhooks/secret")
+    await client.post("/api/webhooks/secret")
+    await client.get("/api/webhooks/deliveries?status=failed")
+    await client.get(f"/api/jobs/{boom['id']}/deliveries")
     async with api_client(str(client.base_url), {}) as anonymous:
         await anonymous.get("/api/jobs")
         unauthorized = response_check(anonymous).checked

@@ -39,25 +39,25 @@ def test_the_first_lines_give_the_two_commands() -> None:
     assert "scripts/test" in ci
 
 
-def test_the_run_command_serves_the_example_kinds_and_prints_a_usable_key(tmp_path: Path) -> None:
+def test_the_run_command_serves_the_example_kinds_and_keeps_a_usable_key(tmp_path: Path) -> None:
     db = tmp_path / "jobhouse.db"
     with running_server(db, command=[str(SERVE)]) as server:  # no arguments; the port comes from JOBHOUSE_PORT
-        keys = re.findall(r"jh_[a-z0-9]{12}_[A-Za-z0-9_-]{43}", "".join(server.stdout))
-        assert len(keys) >= 1
-        response = httpx.get(server.url + "/api/jobs", headers={"Authorization": f"Bearer {keys[0]}"})
+        key = (tmp_path / "data" / "first-key").read_text().strip()  # tests.servers' data dir
+        response = httpx.get(server.url + "/api/jobs", headers={"Authorization": f"Bearer {key}"})
         assert response.status_code == 200
         created = httpx.post(
             server.url + "/api/jobs",
-            headers={"X-API-Key": keys[0]},
+            headers={"X-API-Key": key},
             json={"type": "collect", "input": {"seconds_per_step": 0}},
         )
         assert created.status_code == 202, created.text
 
 
 def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path) -> None:
-    """`./scripts/serve --port N`: arguments must not cost the example kinds the tour uses."""
-    db = tmp_path / "jobhouse.db"
-    server = serve_script(db, "--port", str(other_port()))
+    """`./scripts/serve --port N`: arguments must not cost the example kinds the tour uses. Neither
+    the server nor the tour's commands are told where the store is: both find the one in the data
+    directory under HOME."""
+    server = serve_script(tmp_path, "--port", str(other_port()))
     try:
         assert not server.url.endswith(":8000")
         tour = code_block("## A five-minute tour", "sh").replace("http://127.0.0.1:8000", server.url)
@@ -67,7 +67,7 @@ def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path
             text=True,
             timeout=60,
             cwd=REPO,
-            env={"PATH": "/usr/bin:/bin", "JOBHOUSE_DATABASE_URL": f"sqlite:///{db}", "HOME": str(tmp_path)},
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
         )
         assert result.returncode == 0, result.stderr
         out = result.stdout
@@ -95,15 +95,16 @@ def other_port() -> int:
     return port
 
 
-def serve_script(db: Path, *args: str) -> ServerProcess:
-    """`scripts/serve ARGS` as a newcomer runs it: no JOBHOUSE_* variables but the store's (and
-    the test timings); the port must come from ARGS."""
-    environ = {name: value for name, value in os.environ.items() if not name.startswith("JOBHOUSE_")}
-    environ |= {**FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db)}
+def serve_script(home: Path, *args: str) -> ServerProcess:
+    """`scripts/serve ARGS` as a newcomer runs it, with `home` as HOME: no JOBHOUSE_* variables but
+    the test timings; the port must come from ARGS."""
+    environ = {name: value for name, value in os.environ.items() if not name.startswith(("JOBHOUSE_", "XDG_"))}
+    environ |= {**FAST_SETTINGS, "HOME": str(home)}
     port = args[args.index("--port") + 1]
     process = subprocess.Popen(
         [str(SERVE), *args], cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
+    db = home / ".local" / "share" / "jobhouse" / "jobhouse.db"
     server = ServerProcess(f"http://127.0.0.1:{port}", database_url(db), process)
     for stream, sink in ((process.stdout, server.stdout), (process.stderr, server.stderr)):
         pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True)

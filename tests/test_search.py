@@ -218,3 +218,20 @@ async def test_unreadable_dpkg_records_fail_the_sync_and_keep_the_previous_entri
         shutil.rmtree(catalog_machine.dpkg)
         tool.unlink()
     assert (await sync_dpkg())["status"] == "done"  # no dpkg at all is no error
+
+
+async def test_hide_launch_paths_keeps_the_hosts_directories_from_clients(
+    tmp_path: Path, catalog_machine: Machine
+) -> None:
+    env = {"JOBHOUSE_HIDE_LAUNCH_PATHS": "true", "JOBHOUSE_SOURCES": "path,desktop"}
+    with running_server(tmp_path / "jobhouse.db", catalog_machine, env=env, args=["--no-workers"]) as server:
+        headers = {"X-API-Key": await server.new_key()}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as client:
+            found = await search(client, app="jobhouse-test-tool")
+            assert found[0]["app"] == "jobhouse-test-tool"
+            assert found[0]["launch"] == "jobhouse-test-tool"  # what a shell runs by bare name
+            firefox = (await search(client, app="firefox", os="linux", kind="gui"))[0]
+            assert firefox["sources"] == ["path", "desktop"]
+            assert firefox["launch"] == "firefox"
+            body = (await client.post("/api/v1/run/search", json={"app": "firefox"})).text
+            assert str(catalog_machine.bin) not in body

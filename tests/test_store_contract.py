@@ -11,7 +11,7 @@ import pytest
 from jobhouse import codec
 from jobhouse.catalog import OS, AppKind, Entry
 from jobhouse.clock import ManualClock
-from jobhouse.errors import IdempotencyConflict, JobAlreadyFinished, JobNotFound, QuotaExceeded
+from jobhouse.errors import IdempotencyConflict, InvalidRequest, JobAlreadyFinished, JobNotFound, QuotaExceeded
 from jobhouse.hub import Seen
 from jobhouse.ids import new_id
 from jobhouse.job import (
@@ -28,7 +28,9 @@ from jobhouse.job import (
     Verdict,
 )
 from jobhouse.keys import ApiKey
-from jobhouse.store.base import Idempotency, JobQuery, Rescued, Store
+from jobhouse.store.base import DeliveryQuery, Idempotency, JobQuery, Rescued, Store
+from jobhouse.store.migrations import migrations
+from jobhouse.webhooks import Delivery, DeliveryStatus, Result, Subscription
 
 STEPS = (Step("a", "Step A"), Step("b", "Step B"))
 
@@ -308,7 +310,7 @@ async def test_the_rescuer_requeues_jobs_whose_lease_expired(store: Store, clock
     await store.heartbeat("w", [fresh.ref], lease=10)
     clock.advance(5)
 
-    assert await store.rescue() == Rescued(requeued=[stale.id], failed=[])
+    assert await store.rescue() == Rescued(requeued=[stale.id], failed=[], kinds={stale.id: "k"})
 
     requeued = await store.get(stale.id)
     assert requeued is not None
@@ -326,7 +328,7 @@ async def test_a_job_lost_on_its_last_attempt_fails(store: Store, clock: ManualC
     (job,) = await store.claim("w", {"k"}, 1, lease=5)
     clock.advance(6)
 
-    assert await store.rescue() == Rescued(requeued=[], failed=[job.id])
+    assert await store.rescue() == Rescued(requeued=[], failed=[job.id], kinds={job.id: "k"})
 
     dead = await store.get(job.id)
     assert dead is not None
@@ -432,6 +434,37 @@ async def test_first_run_is_true_once(store: Store) -> None:
 
 async def test_migrate_twice_changes_nothing(store: Store) -> None:
     assert await store.migrate() == []
+
+
+async def test_migrations_applied_are_those_of_its_backend(store: Store) -> None:
+    assert await store.migrations_applied() == [migration.version for migration in migrations(store.backend)]
+
+
+# -- active counts (the metrics' scrape) -------------------------------------------------------
+
+
+async def test_active_counts_are_queued_and_running_jobs_by_workspace_and_kind(
+    store: Store, clock: ManualClock
+) -> None:
+    assert await store.active_counts() == []
+    waiting = await enqueue(store, 2, kind="a", workspace="w1")
+    clock.advance(5)
+    await enqueue(store, 1, kind="a", workspace="w1")
+    done, broken, dropped = await enqueue(store, 3, kind="b", workspace="w2", max_attempts=1)
+    later = clock.now() + timedelta(hours=1)
+    await enqueue(store, 1, kind="c", workspace="w2", run_at=later)
+    await store.claim("w", {"a"}, 1, lease=10)
+    claimed = {job.id: job for job in await store.claim("w", {"b"}, 2, lease=10)}
+    await store.finish([completed(claimed[done.id]), failed(claimed[broken.id])])
+    await store.cancel(dropped.id)  # finished jobs are not counted: the metrics count them as they end
+
+    counts = await store.active_counts()
+
+    assert sorted((c.workspace, c.kind, c.status.value, c.count, c.earliest) for c in counts) == [
+        ("w1", "a", "queued", 2, waiting[1].run_at),
+        ("w1", "a", "running", 1, None),
+        ("w2", "c", "queued", 1, later),
+    ]
 
 
 # -- candidate index -------------------------------------------------------------------------
@@ -571,3 +604,205 @@ async def test_prune_drops_finished_jobs_past_their_retention(store: Store, cloc
     assert await store.get(failed_job.id) is None
     assert await store.get(cancelled.id) is not None
     assert await store.get(live.id) is not None
+
+
+# -- webhooks: subscriptions and the delivery outbox --------------------------------------------
+
+HOOK = "https://hooks.example.com/jobs"
+
+
+def subscription(clock: ManualClock, workspace: str = "ws", **fields: object) -> Subscription:
+    values: dict[str, object] = {"url": HOOK, "events": None, "types": None} | fields
+    return Subscription(id=new_id(), workspace=workspace, created_at=clock.now(), **values)  # type: ignore[arg-type]
+
+
+async def ended_with_callback(store: Store, count: int = 1, **fields: object) -> list[Job]:
+    """Jobs with a callback URL, claimed and completed."""
+    jobs = await enqueue(store, count, callback_url=HOOK, **fields)
+    claimed = await store.claim("w", {str(fields.get("kind", "k"))}, count, lease=30)
+    await store.finish([completed(job) for job in claimed])
+    return jobs
+
+
+async def owed(store: Store, workspace: str = "ws", job_id: str | None = None) -> list[Delivery]:
+    return (await store.webhooks.deliveries(DeliveryQuery(workspace, job_id=job_id, limit=500))).deliveries
+
+
+async def test_the_write_that_ends_a_job_owes_its_deliveries(store: Store, clock: ManualClock) -> None:
+    every = subscription(clock, url="https://a.example.com/")
+    failures = subscription(clock, url="https://b.example.com/", events=("job.failed",))
+    other_kind = subscription(clock, url="https://c.example.com/", types=("other",))
+    elsewhere = subscription(clock, workspace="ws-2")
+    for sub in (every, failures, other_kind, elsewhere):
+        await store.webhooks.subscribe(sub, "whsec_x", 25)
+    (job,) = await enqueue(store, callback_url=HOOK)
+    assert (await store.get(job.id)).callback_url == HOOK  # type: ignore[union-attr]
+    (claimed,) = await store.claim("w", {"k"}, 1, lease=30)
+    await store.report([Report(claimed.ref, 50, claimed.steps, None)], lease=30)
+    assert await owed(store) == []  # nothing is owed before the job ends
+    clock.advance(1)
+
+    await store.finish([completed(claimed)])
+
+    deliveries = await owed(store, job_id=job.id)
+    assert sorted((d.url, d.subscription_id or "") for d in deliveries) == [
+        ("https://a.example.com/", every.id),
+        (HOOK, ""),
+    ]
+    for d in deliveries:
+        assert (d.job_id, d.workspace, d.event, d.status, d.attempts) == (
+            job.id, "ws", "job.completed", DeliveryStatus.PENDING, 0,
+        )  # fmt: skip
+        assert d.next_at == d.created_at == clock.now()
+        assert d.last_attempt_at is d.delivered_at is d.last_error is None
+    assert await owed(store, "ws-2") == []
+
+
+async def test_a_retry_owes_nothing_a_cancel_and_a_rescued_last_attempt_do(store: Store, clock: ManualClock) -> None:
+    retried, cancelled_job = await enqueue(store, 2, callback_url=HOOK)
+    await store.claim("w", {"k"}, 1, lease=30)
+    (running,) = [j for j in [await store.get(retried.id)] if j is not None]
+    await store.finish([failed(running, Verdict.RETRY, retry_at=clock.now())])
+    assert await owed(store) == []
+
+    await store.cancel(cancelled_job.id)
+    assert [d.event for d in await owed(store, job_id=cancelled_job.id)] == ["job.cancelled"]
+
+    (lost,) = await enqueue(store, callback_url=HOOK, max_attempts=1)
+    await store.claim("w", {"k"}, 5, lease=10)
+    clock.advance(11)
+    rescued = await store.rescue()
+    assert lost.id in rescued.failed
+    assert [d.event for d in await owed(store, job_id=lost.id)] == ["job.failed"]
+    assert await owed(store, job_id=retried.id) == []  # requeued by the rescue, not ended
+
+
+async def test_a_claim_leases_deliveries_and_a_lapsed_lease_frees_them(store: Store, clock: ManualClock) -> None:
+    (job,) = await ended_with_callback(store)
+    secret = await store.webhooks.secret("ws", "whsec_first")
+
+    (first,) = await store.webhooks.claim(10, lease=30)
+    assert (first.delivery.job_id, first.delivery.attempts, first.secret) == (job.id, 1, secret)
+    assert await store.webhooks.claim(10, lease=30) == []  # held: nobody else takes it
+    clock.advance(31)  # its sender died
+    (again,) = await store.webhooks.claim(10, lease=30)
+    assert again.delivery.id == first.delivery.id
+    assert again.delivery.attempts == 2
+
+    late = Result(first.delivery.ref, DeliveryStatus.DELIVERED, clock.now(), status_code=200)
+    assert await store.webhooks.record([late]) == [False]  # the dead sender's write is fenced off
+    done = Result(again.delivery.ref, DeliveryStatus.DELIVERED, clock.now(), status_code=204)
+    assert await store.webhooks.record([done]) == [True]
+    clock.advance(3600)
+    assert await store.webhooks.claim(10, lease=30) == []
+    (delivered,) = await owed(store)
+    assert (delivered.status, delivered.attempts, delivered.last_status_code) == (DeliveryStatus.DELIVERED, 2, 204)
+    assert delivered.delivered_at == delivered.last_attempt_at == done.at
+
+
+async def test_concurrent_claims_never_share_a_delivery(store: Store) -> None:
+    await ended_with_callback(store, 20)
+
+    claims = await asyncio.gather(*(store.webhooks.claim(5, lease=30) for _ in range(6)))
+
+    ids = [c.delivery.id for claim in claims for c in claim]
+    assert len(ids) == len(set(ids)) == 20
+
+
+async def test_a_failed_attempt_waits_for_its_retry_and_a_final_failure_stays(store: Store, clock: ManualClock) -> None:
+    await ended_with_callback(store, 2)
+    one, two = await store.webhooks.claim(10, lease=30)
+    retry_at = clock.now() + timedelta(seconds=60)
+    results = [
+        Result(one.delivery.ref, DeliveryStatus.PENDING, clock.now(), retry_at, 500, "the receiver answered 500"),
+        Result(two.delivery.ref, DeliveryStatus.FAILED, clock.now(), None, None, "refused\x00"),
+    ]
+    assert await store.webhooks.record(results) == [True, True]
+
+    clock.advance(59)
+    assert await store.webhooks.claim(10, lease=30) == []
+    clock.advance(2)
+    (retried,) = await store.webhooks.claim(10, lease=30)
+    assert retried.delivery.id == one.delivery.id
+    assert (retried.delivery.attempts, retried.delivery.last_status_code) == (2, 500)
+    assert retried.delivery.last_error == "the receiver answered 500"
+    gave_up = next(d for d in await owed(store) if d.id == two.delivery.id)
+    assert (gave_up.status, gave_up.last_error, gave_up.last_status_code) == (DeliveryStatus.FAILED, "refused", None)
+
+
+async def test_a_released_delivery_is_due_at_once_as_if_never_claimed(store: Store) -> None:
+    await ended_with_callback(store)
+    (held,) = await store.webhooks.claim(10, lease=300)
+
+    assert await store.webhooks.release([held.delivery.ref]) == 1
+    assert await store.webhooks.release([held.delivery.ref]) == 0  # the fence moved back: a second one is stale
+
+    (again,) = await store.webhooks.claim(10, lease=300)
+    assert (again.delivery.id, again.delivery.attempts) == (held.delivery.id, 1)
+
+
+async def test_subscriptions_are_per_workspace_limited_and_deleting_one_ends_its_deliveries(
+    store: Store, clock: ManualClock
+) -> None:
+    first = subscription(clock, events=("job.completed", "job.failed"), types=("k",))
+    await store.webhooks.subscribe(first, "whsec_first", 2)
+    clock.advance(1)
+    second = subscription(clock, url="https://b.example.com/")
+    await store.webhooks.subscribe(second, "whsec_second", 2)
+    with pytest.raises(InvalidRequest, match="already has 2 webhooks"):
+        await store.webhooks.subscribe(subscription(clock), "whsec_third", 2)
+    await store.webhooks.subscribe(subscription(clock, workspace="ws-2"), "whsec_other", 2)
+
+    assert await store.webhooks.subscriptions("ws") == [first, second]
+    await ended_with_callback(store)
+    claimed = {c.delivery.subscription_id: c.secret for c in await store.webhooks.claim(10, lease=30)}
+    assert claimed == {first.id: "whsec_first", second.id: "whsec_second", None: None}  # no callback secret yet
+
+    assert await store.webhooks.unsubscribe("ws-2", first.id) is None  # not that workspace's
+    assert await store.webhooks.unsubscribe("ws", first.id) == first
+    assert await store.webhooks.unsubscribe("ws", first.id) is None
+    assert await store.webhooks.subscriptions("ws") == [second]
+    ended = next(d for d in await owed(store) if d.subscription_id == first.id)
+    assert (ended.status, ended.last_error) == (DeliveryStatus.FAILED, "the webhook was deleted")
+
+
+async def test_a_workspace_callback_secret_is_made_once_and_replaced_on_request(store: Store) -> None:
+    assert await store.webhooks.secret("ws", "whsec_a") == "whsec_a"
+    assert await store.webhooks.secret("ws", "whsec_b") == "whsec_a"
+    assert await store.webhooks.secret("ws-2", "whsec_c") == "whsec_c"
+    assert await store.webhooks.secret("ws", "whsec_d", replace=True) == "whsec_d"
+    assert await store.webhooks.secret("ws", "whsec_e") == "whsec_d"
+
+
+async def test_deliveries_list_newest_first_by_pages_and_filters(store: Store, clock: ManualClock) -> None:
+    jobs = []
+    for _ in range(5):
+        jobs += await ended_with_callback(store)
+        clock.advance(1)
+    await ended_with_callback(store, workspace="ws-2")
+    (oldest,) = await store.webhooks.claim(1, lease=30)
+    await store.webhooks.record([Result(oldest.delivery.ref, DeliveryStatus.DELIVERED, clock.now(), status_code=200)])
+
+    seen: list[Delivery] = []
+    after = None
+    while True:
+        page = await store.webhooks.deliveries(DeliveryQuery("ws", limit=2, after=after))
+        seen += page.deliveries
+        if page.next is None:
+            break
+        after = page.next
+    assert [d.job_id for d in seen] == [job.id for job in reversed(jobs)]
+    assert [d.job_id for d in await owed(store, job_id=jobs[2].id)] == [jobs[2].id]
+    delivered = await store.webhooks.deliveries(DeliveryQuery("ws", status=DeliveryStatus.DELIVERED))
+    assert [d.job_id for d in delivered.deliveries] == [jobs[0].id]
+    assert await owed(store, "ws", job_id=(await owed(store, "ws-2"))[0].job_id) == []
+
+
+async def test_a_pruned_job_takes_its_deliveries_with_it(store: Store, clock: ManualClock) -> None:
+    await ended_with_callback(store)
+    clock.advance(120)
+
+    assert await store.prune({JobStatus.COMPLETED: 60.0}) == 1
+
+    assert await owed(store) == []
+    assert await store.webhooks.claim(10, lease=30) == []

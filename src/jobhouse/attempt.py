@@ -22,15 +22,18 @@ import contextvars
 import ctypes
 import logging
 import threading
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from types import TracebackType
 from typing import Any
 
 import orjson
 
 from jobhouse import codec
+from jobhouse import threads as handler_threads
 from jobhouse.clock import Clock
 from jobhouse.context import JobContext
 from jobhouse.errors import JobCancelled
@@ -40,6 +43,9 @@ from jobhouse.retry import Backoff
 
 log = logging.getLogger(__name__)
 _MESSAGE_MAX = 4000
+#: The most of a handler's traceback kept on its attempt's error, in characters (the end is kept:
+#: the raising line is last).
+TRACEBACK_MAX = 16 * 1024
 
 
 class StopReason:
@@ -149,7 +155,8 @@ class AttemptRunner:
                 return None
             return self._failed(attempt, Failure("The handler stopped itself with a cancellation", "JobCancelled"))
         except Exception as exc:
-            return self._failed(attempt, Failure(str(exc) or type(exc).__name__, type(exc).__name__))
+            failure = Failure(str(exc) or type(exc).__name__, type(exc).__name__, traceback=traceback_of(exc))
+            return self._failed(attempt, failure, exc)
         try:
             encoded = codec.encode(result)
         except (TypeError, orjson.JSONEncodeError) as exc:
@@ -163,18 +170,52 @@ class AttemptRunner:
             result_type=kind.result_type,
         )
 
-    def _failed(self, attempt: Attempt, failure: Failure) -> Outcome:
+    def _failed(self, attempt: Attempt, failure: Failure, exc: BaseException | None = None) -> Outcome:
+        """The outcome of a failed attempt, logged here, once: a WARNING when the job will run again,
+        an ERROR when it failed; with the handler's traceback when it raised."""
         job = attempt.job
         now = self.clock.now()
         retry = job.attempt < job.max_attempts
+        log.log(
+            logging.WARNING if retry else logging.ERROR,
+            "attempt %d of %d failed (%s: %s); %s",
+            job.attempt,
+            job.max_attempts,
+            failure.type,
+            failure.message,
+            "the job will run again" if retry else "the job failed",
+            exc_info=None if exc is None else (type(exc), exc, _from_handler(exc)),
+        )
         return Outcome(
             ref=job.ref,
             verdict=Verdict.RETRY if retry else Verdict.FAILED,
             progress=attempt.ctx.current_progress,
             steps=settle_steps(attempt.ctx.steps, StepStatus.FAILED),
-            failure=Failure(failure.message[:_MESSAGE_MAX], failure.type, job.attempt, now),
+            failure=Failure(failure.message[:_MESSAGE_MAX], failure.type, job.attempt, now, failure.traceback),
             retry_at=now + timedelta(seconds=self.backoff.delay(job.attempt)) if retry else None,
         )
+
+
+#: The runner's own files: the frames a handler's traceback starts with, before the handler's.
+_RUNNER_FILES = frozenset({__file__, handler_threads.__file__})
+
+
+def _from_handler(exc: BaseException) -> TracebackType | None:
+    """`exc`'s traceback from the handler's first frame on (without the runner's frames above it)."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename in _RUNNER_FILES and tb.tb_next is not None:
+        tb = tb.tb_next
+    return tb
+
+
+def traceback_of(exc: BaseException) -> str:
+    """`exc`'s traceback as Python prints it (its causes and context too) from the handler's first
+    frame on, cut to its last `TRACEBACK_MAX` characters."""
+    text = "".join(traceback.format_exception(type(exc), exc, _from_handler(exc))).rstrip("\n")
+    if len(text) <= TRACEBACK_MAX:
+        return text
+    marker = "[... the start of this traceback was cut ...]\n"
+    return marker + text[len(text) - TRACEBACK_MAX + len(marker) :]
 
 
 def _in_thread(kind: Kind, attempt: Attempt) -> Any:

@@ -2,8 +2,10 @@
 
 They speak to a server only through the SDK (`jobhouse.client`), exactly as any other program
 would, so they work against a jobhouse anywhere: ``--url`` and ``--key`` (or ``JOBHOUSE_URL`` and
-``JOBHOUSE_KEY``) say which. Tables and live progress are for people; ``--json`` prints one JSON
-document on stdout and nothing else, for scripts.
+``JOBHOUSE_KEY``) say which. One exception: ``jobs get ID --traceback`` is an operator's command
+that reads the job from the store itself (the API never sends a traceback a kind did not opt
+into). Tables and live progress are for people; ``--json`` prints one JSON document on stdout and
+nothing else, for scripts.
 
 Exit codes: 0 success (a waited-for job completed); 1 the job failed; 2 it was cancelled (also
 click's code for a bad command line); 3 the wait timed out with the job still queued or running;
@@ -85,8 +87,32 @@ def jobs_list(
 
 
 @jobs.command("get")
-def jobs_get(id: JobId, url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
-    """Show one job."""
+def jobs_get(
+    id: JobId,
+    url: Url = None,
+    key: Key = None,
+    as_json: AsJson = False,
+    traceback: Annotated[
+        bool,
+        typer.Option(
+            "--traceback",
+            help="Read the job from the store, on the machine that holds it (not from a server), and show"
+            " each failed attempt's traceback",
+        ),
+    ] = False,
+    database: Annotated[
+        str | None,
+        typer.Option("--database", "-d", help="With --traceback: the store to read [env JOBHOUSE_DATABASE_URL]"),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option("--data-dir", help="With --traceback: the data directory [env JOBHOUSE_DATA_DIR]"),
+    ] = None,
+) -> None:
+    """Show one job; with --traceback, from the store, with every failed attempt's traceback."""
+    if traceback:
+        _show_stored(id, database, data_dir, as_json)
+        return
     with _client(url, key) as client:
         job = _call(lambda: client.jobs.get(id))
     _show(job, as_json)
@@ -372,6 +398,40 @@ def _show(job: Job, as_json: bool) -> None:
     for step in job.steps:
         table.add_row("", f"{View.MARKS.get(step.status, '?')} {step.name} ({step.status})")
     Console().print(table)
+
+
+def _show_stored(id: str, database: str | None, data_dir: str | None, as_json: bool) -> None:
+    """``jobs get ID --traceback``: the job as the store keeps it (any workspace's), each failed
+    attempt's type, message and traceback included."""
+    import orjson
+
+    from jobhouse.api.models import json_fields
+    from jobhouse.api.views import workspace_job
+    from jobhouse.cli import _with_store
+    from jobhouse.disclosure import OPERATOR
+    from jobhouse.ids import parse_id
+    from jobhouse.store.base import Store
+
+    job_id = parse_id(id.strip())
+    if job_id is None:
+        _fail(f"Not a job id: {id!r}", REFUSED)
+
+    async def read(store: Store) -> None:
+        job = await store.get(job_id)
+        if job is None:
+            _fail(f"No job {job_id} in the store", REFUSED)
+        body = orjson.loads(orjson.dumps(workspace_job(job, OPERATOR), default=json_fields))
+        if as_json:
+            _print_json(body)
+            return
+        _show(Job.model_validate(body), as_json=False)
+        if not body["errors"]:
+            print("no failed attempts")
+        for error in body["errors"]:
+            print(f"\nattempt {error['attempt']} ({error['at']}): {error['type']}: {error['message']}")
+            print(error.get("traceback", "(no traceback: jobhouse ended this attempt, not the handler)"))
+
+    _with_store(database, data_dir, read, migrate=False)
 
 
 def _print_json(value: Any) -> None:

@@ -13,6 +13,11 @@ one holding number 8, and the feed then sees a gap. A job's own events never ove
 read. Workspace subscribers get events strictly in number order: an event waits behind a gap until
 the gap fills or `hold` seconds pass (a rolled-back statement leaves a number that is never used).
 
+Caps. A subscription made for a client names its `owner` (the API key that asked); the feed
+holds at most `max_waiters` of those at once and `max_per_owner` of one owner's (0: no cap).
+`admit` says in advance whether one more would be held; a subscription registered past a cap is
+closed at once, its `refused` saying why (subscriptions without an owner are never refused).
+
 Starting. When the first subscriber arrives, the feed takes its position from the newest events;
 on PostgreSQL, a missing number among them is a gap like any other (it may belong to a transaction
 still committing). A subscriber registers *before* it reads what it has missed, so whatever
@@ -27,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 
 from jobhouse.aio import wait
-from jobhouse.errors import StoreUnavailable
+from jobhouse.errors import StoreUnavailable, TooManyWaiters
 from jobhouse.events import JobEvent
 from jobhouse.retry import STORE_RETRY
 from jobhouse.store.base import Store
@@ -58,6 +63,8 @@ class Subscription:
         "closed",
         "ends_only",
         "overflowed",
+        "owner",
+        "refused",
         "start",
     )
 
@@ -69,6 +76,7 @@ class Subscription:
         accept: Callable[[JobEvent], bool] | None = None,
         *,
         ends_only: bool = False,
+        owner: str | None = None,
     ) -> None:
         self._feed = feed
         self._table = table
@@ -79,6 +87,10 @@ class Subscription:
         self.ends_only = ends_only  # a long-poll: only the terminal event matters
         self.closed = False
         self.overflowed = False
+        #: Who this subscription is held for (an API key's id), counted against the caps; None: not counted.
+        self.owner = owner
+        #: Why it was closed on registering, when a cap was reached (see `Feed.admit`).
+        self.refused: TooManyWaiters | None = None
         #: For a workspace subscription: the number it starts after (earlier events are in the store).
         self.start = 0
 
@@ -158,8 +170,12 @@ class Feed:
         batch: int = 1000,
         backlog: int = BACKLOG,
         clock: Callable[[], float] = time.monotonic,
+        max_waiters: int = 0,
+        max_per_owner: int = 0,
     ) -> None:
         self.store = store
+        self.max_waiters = max_waiters
+        self.max_per_owner = max_per_owner
         self.backlog = backlog
         self.hub = store.hub
         self.interval = interval
@@ -176,23 +192,45 @@ class Feed:
         self._workspaces: dict[str, set[Subscription]] = {}
         self._subscribed = 0  # in both tables
         self._long_polls = 0  # of those, the job subscriptions that wait for the end only
+        self._owned = 0  # of those, the ones held for an owner, and how many each owner holds:
+        self._owners: dict[str, int] = {}
         self._lock = asyncio.Lock()
         self._wanted = asyncio.Event()
 
     # -- subscribing -------------------------------------------------------------------------
 
-    def job(self, job_id: str, *, ends_only: bool = False) -> Subscription:
-        """A subscription to one job's events (only its terminal ones, with `ends_only`)."""
-        return Subscription(self, self._jobs, job_id, ends_only=ends_only)
+    def job(self, job_id: str, *, ends_only: bool = False, owner: str | None = None) -> Subscription:
+        """A subscription to one job's events (only its terminal ones, with `ends_only`), held for `owner`."""
+        return Subscription(self, self._jobs, job_id, ends_only=ends_only, owner=owner)
 
-    def workspace(self, workspace: str, accept: Callable[[JobEvent], bool] | None = None) -> Subscription:
+    def workspace(
+        self, workspace: str, accept: Callable[[JobEvent], bool] | None = None, *, owner: str | None = None
+    ) -> Subscription:
         """A subscription to a workspace's events (those `accept` takes), in order, from its `start`
-        on (what came before is for the subscriber to read from the store)."""
-        return Subscription(self, self._workspaces, workspace, accept)
+        on (what came before is for the subscriber to read from the store), held for `owner`."""
+        return Subscription(self, self._workspaces, workspace, accept, owner=owner)
+
+    def admit(self, owner: str) -> None:
+        """`TooManyWaiters` if one more subscription for `owner` would pass a cap."""
+        if self.max_waiters and self._owned >= self.max_waiters:
+            raise TooManyWaiters(
+                f"Too many long-polls and event streams open on this server (the limit is {self.max_waiters})"
+            )
+        if self.max_per_owner and self._owners.get(owner, 0) >= self.max_per_owner:
+            raise TooManyWaiters(
+                f"Too many long-polls and event streams open for this API key (the limit is {self.max_per_owner})"
+            )
 
     async def register(self, table: dict[str, set[Subscription]], key: str, subscription: Subscription) -> None:
         if self.closing:
             subscription.close()
+        if subscription.owner is not None and not subscription.closed:
+            try:
+                self.admit(subscription.owner)
+            except TooManyWaiters as refusal:
+                subscription.refused = refusal
+                subscription.close()
+                return
         members = table.setdefault(key, set())
         if subscription not in members:
             members.add(subscription)
@@ -213,6 +251,14 @@ class Feed:
         self._subscribed += change
         if subscription.ends_only:
             self._long_polls += change
+        owner = subscription.owner
+        if owner is not None:
+            self._owned += change
+            held = self._owners.get(owner, 0) + change
+            if held:
+                self._owners[owner] = held
+            else:
+                del self._owners[owner]
 
     def close(self) -> None:
         """Shutting down: end every stream and release every long-poll now."""

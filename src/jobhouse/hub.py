@@ -44,6 +44,7 @@ class Hub:
     def __init__(self) -> None:
         self._running: dict[str, tuple[int, StopCallback]] = {}
         self._work_waiters: set[asyncio.Event] = set()
+        self._change_waiters: set[asyncio.Event] = set()
         self._revoke_listeners: list[Callable[[Collection[str] | None], None]] = []
         self._refresh = asyncio.Event()
         #: Set whenever jobs changed (events were written); the feed clears it as it reads.
@@ -52,8 +53,10 @@ class Hub:
     # -- publishing (the queue, after commit; the store's signals) ----------------------------
 
     def changed(self) -> None:
-        """Jobs changed (their events are committed): wake the change feed."""
+        """Jobs changed (their events are committed): wake the change feed (and each `change_waiter`)."""
         self.changes.set()
+        for event in self._change_waiters:
+            event.set()
 
     def stopped(self, job_ids: Iterable[str]) -> None:
         """These jobs must stop running here (cancelled, or the attempt is no longer ours)."""
@@ -111,6 +114,16 @@ class Hub:
             yield event
         finally:
             self._work_waiters.discard(event)
+
+    @contextmanager
+    def change_waiter(self) -> Iterator[asyncio.Event]:
+        """An event of its own that `changed` sets, for a service that must not clear the feed's."""
+        event = asyncio.Event()
+        self._change_waiters.add(event)
+        try:
+            yield event
+        finally:
+            self._change_waiters.discard(event)
 
     def on_revoke(self, listener: Callable[[Collection[str] | None], None]) -> None:
         """Call `listener` with the key ids (None: any) whenever keys are revoked."""

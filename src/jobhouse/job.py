@@ -66,14 +66,21 @@ class Step:
         return cls(id=str(data["id"]), name=str(data["name"]), status=StepStatus(data["status"]))
 
 
+#: The failures jobhouse itself writes (a timeout, a lost or cancelled attempt, a result that is not
+#: JSON, a handler that cancelled itself, an unknown error): their messages hold nothing of a handler's.
+OWN_FAILURE_TYPES = frozenset({"timeout", "lost", "cancelled", "JobCancelled", "InvalidResult", "error"})
+
+
 @dataclass(frozen=True, slots=True)
 class Failure:
-    """Why an attempt or a job failed: a message and a short type name."""
+    """Why an attempt or a job failed: a message and a short type name, and where a handler raised,
+    its traceback (for operators: the API shows it only for kinds that opt in)."""
 
     message: str
     type: str
     attempt: int | None = None
     at: datetime | None = None
+    traceback: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message": self.message, "type": self.type}
@@ -81,7 +88,14 @@ class Failure:
             out["attempt"] = self.attempt
         if self.at is not None:
             out["at"] = self.at.isoformat()
+        if self.traceback is not None:
+            out["traceback"] = self.traceback
         return out
+
+    @property
+    def from_handler(self) -> bool:
+        """Whether the message is a handler's (its exception's), which `redact_errors` hides from clients."""
+        return self.traceback is not None or self.type not in OWN_FAILURE_TYPES
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Failure:
@@ -91,6 +105,7 @@ class Failure:
             type=str(data.get("type", "error")),
             attempt=data.get("attempt"),
             at=datetime.fromisoformat(at) if isinstance(at, str) else None,
+            traceback=data.get("traceback"),
         )
 
 
@@ -122,6 +137,8 @@ class Job:
     completed_at: datetime | None = None
     worker: str | None = None
     lease_expires_at: datetime | None = None
+    #: Where the job's end is posted (see `jobhouse.webhooks`); None: nowhere.
+    callback_url: str | None = None
 
     @property
     def is_terminal(self) -> bool:
@@ -158,6 +175,7 @@ class NewJob:
     input: Mapping[str, Any] = field(default_factory=dict)
     metadata: Mapping[str, Any] = field(default_factory=dict)
     run_at: datetime | None = None
+    callback_url: str | None = None
 
     def queued(self, now: datetime) -> Job:
         """The job as the store keeps it once inserted at `now`."""
@@ -175,6 +193,7 @@ class NewJob:
             run_at=self.run_at or now,
             created_at=now,
             updated_at=now,
+            callback_url=self.callback_url,
         )
 
 

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from jobhouse.store.base import KeyStore, Store
 
 _KEY_RE = re.compile(r"^jh_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$")
+_KEY_ID_RE = re.compile(r"^[a-z0-9]{12}$")
 _WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -50,6 +51,16 @@ def check_workspace(name: str) -> str:
             "Workspace names are 1-64 characters: letters, digits, '.', '_' or '-', starting alphanumeric"
         )
     return name
+
+
+def key_id_of(given: str) -> str | None:
+    """The key id named by `given`: a key id as ``keys list`` shows it, or a whole key (whose id is
+    its second part); None for anything else. Never echoes the secret: the caller gets the id only."""
+    given = given.strip()
+    match = _KEY_RE.match(given)
+    if match:
+        return match.group(1)
+    return given if _KEY_ID_RE.match(given) else None
 
 
 async def create_key(store: Store, workspace: str, label: str | None = None) -> tuple[str, ApiKey]:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from jobhouse.aio import wait
 from jobhouse.errors import StoreUnavailable
 from jobhouse.job import JobStatus
+from jobhouse.logs import bind_job, unbind_job
 
 if TYPE_CHECKING:
     from jobhouse.queue import Queue
@@ -49,8 +50,33 @@ class Rescuer:
             log.warning("rescue sweep failed: %s", exc)
             return []
         if rescued:
-            log.warning("rescued %d job(s) whose lease expired: %s", len(rescued), ", ".join(rescued[:10]))
+            await self._log_lost(rescued)
         return rescued
+
+    async def _log_lost(self, rescued: list[str]) -> None:
+        """One line per lost attempt, tagged with its job, by the process that rescued it: a WARNING
+        when the job runs again, an ERROR when that was its last attempt (there is no traceback)."""
+        try:
+            jobs = await self.queue.store.jobs(rescued)
+        except StoreUnavailable:
+            jobs = {}
+        for job_id in rescued:
+            job = jobs.get(job_id)
+            lost = next((e for e in reversed(job.errors) if e.type == "lost"), None) if job is not None else None
+            if job is None or lost is None or lost.attempt is None:  # already pruned, or changed past recognition
+                log.warning("job %s: its worker stopped heartbeating; the attempt was lost", job_id)
+                continue
+            again = lost.attempt < job.max_attempts
+            token = bind_job(job, lost.attempt)
+            log.log(
+                logging.WARNING if again else logging.ERROR,
+                "attempt %d of %d was lost (%s); %s",
+                lost.attempt,
+                job.max_attempts,
+                lost.message,
+                "the job will run again" if again else "the job failed",
+            )
+            unbind_job(token)
 
 
 class Pruner:

@@ -57,6 +57,9 @@ class Kind:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     result_type: str = ""
     check_input: InputCheck | None = None
+    #: Show API clients the traceback of a failed attempt (and the handler's message even with
+    #: `redact_errors` on): for kinds whose errors hold nothing secret.
+    expose_traceback: bool = False
     is_async: bool = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,6 +92,7 @@ class Registry:
         max_attempts: int = DEFAULT_MAX_ATTEMPTS,
         result_type: str | None = None,
         input: type[BaseModel] | InputCheck | None = None,
+        expose_traceback: bool = False,
     ) -> Callable[[H], H]:
         """Register the decorated function as the handler of kind `name`.
 
@@ -96,7 +100,9 @@ class Registry:
         that returns them). `timeout` (seconds) bounds one
         attempt; `max_attempts` counts the first run. `input` is an optional pydantic model (or
         a function) that job input must satisfy at creation: wrong input is a 400 and no job is
-        made; the handler sees the validated, normalized input.
+        made; the handler sees the validated, normalized input. `expose_traceback` shows API clients
+        the traceback of each failed attempt, and the handler's own message even when the server
+        redacts error messages (`redact_errors`); by default only operators see tracebacks.
         """
         check: InputCheck | None = _model_check(input, name) if isinstance(input, type) else input
 
@@ -111,6 +117,7 @@ class Registry:
                     max_attempts=max_attempts,
                     result_type=result_type or name,
                     check_input=check,
+                    expose_traceback=expose_traceback,
                 )
             )
             return handler

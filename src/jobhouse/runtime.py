@@ -12,22 +12,28 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 
-from jobhouse.builtin import builtin_kinds
+from jobhouse.builtin import SYNC_KIND, builtin_kinds
 from jobhouse.clock import Clock
-from jobhouse.errors import ConfigurationError
+from jobhouse.disclosure import Disclosure
+from jobhouse.egress import HostPolicy
+from jobhouse.errors import ConfigurationError, SchemaMismatch
 from jobhouse.feed import Feed
 from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
+from jobhouse.metrics import Metrics
 from jobhouse.queue import Queue
 from jobhouse.registry import Registry
+from jobhouse.retry import Backoff
 from jobhouse.scanner import Scanner
 from jobhouse.search import Searcher
-from jobhouse.service import JobService
+from jobhouse.service import JobService, Rate
 from jobhouse.settings import Settings
 from jobhouse.sources import Source, configured_sources
 from jobhouse.store import open_store
 from jobhouse.store.base import KeyStore
+from jobhouse.store.migrations import migrations
+from jobhouse.webhooks import Sender, WebhookOptions, Webhooks
 from jobhouse.worker import Worker
 
 DEFAULT_WORKSPACE = "default"
@@ -63,7 +69,7 @@ class Runtime:
     ) -> None:
         self.settings = settings
         self.store = open_store(
-            settings.database, clock=clock, pool_size=settings.pool_size, timeout=settings.store_timeout
+            settings.store_url(), clock=clock, pool_size=settings.pool_size, timeout=settings.store_timeout
         )
         #: The keys requests are checked against (read on the event loop's thread on SQLite, cached
         #: on PostgreSQL: see the stores).
@@ -75,23 +81,40 @@ class Runtime:
                 catalogs=settings.catalogs,
                 apt_lists=settings.apt_lists,
                 dpkg_dir=settings.dpkg_dir,
+                hide_paths=settings.hide_launch_paths,
             )
         self.searcher = Searcher(self.store, sources, scanner=Scanner(self.store, workers=settings.scan_workers))
         self.operator_kinds = load_apps(settings.apps) if registry is None else [registry]
         self.registry = builtin_kinds(self.searcher)
         for kinds in self.operator_kinds:
             self.registry = self.registry.merged(kinds)
-        self.queue = Queue(self.store, self.registry)
-        self.feed = Feed(self.store, interval=settings.refresh_interval)
+        #: What this process counts and times, for ``/metrics`` (see `jobhouse.metrics`).
+        self.metrics = Metrics(enabled=settings.metrics, store=self.store.backend)
+        #: The migrations this build knows, for `ready`.
+        self.schema = [migration.version for migration in migrations(self.store.backend)]
+        #: What clients (API answers, event streams, webhook bodies) are shown of failures.
+        self.disclosure = Disclosure(settings.redact_errors, self.registry)
+        self.queue = Queue(self.store, self.registry, self.metrics)
+        self.feed = Feed(
+            self.store,
+            interval=settings.refresh_interval,
+            max_waiters=settings.max_waits,
+            max_per_owner=settings.max_waits_per_key,
+        )
         self.service = JobService(
             self.queue,
             self.feed,
             max_queued=settings.max_queued,
             idempotency_ttl=settings.idempotency_ttl,
             long_poll_max=settings.long_poll_max,
+            rates={SYNC_KIND: Rate(settings.sync_rate, settings.sync_burst)},
         )
+        #: Webhook subscriptions and the check of every webhook URL (see `jobhouse.webhooks`).
+        self.webhooks = Webhooks(self.store, HostPolicy.of(settings.webhook_hosts))
 
     async def open(self) -> None:
+        if self.settings.database is None:  # the store lives in the data directory
+            self.settings.ensure_data_dir()
         await self.store.open()
 
     async def close(self) -> None:
@@ -105,9 +128,40 @@ class Runtime:
             return key
         return None
 
+    async def ready(self) -> int:
+        """The store's schema version, when the store answers and has exactly the migrations this
+        build knows; else `StoreUnavailable`, or `SchemaMismatch` (behind: run ``jobhouse migrate``;
+        ahead: a newer build migrated it)."""
+        applied = await self.metrics.timed("migrations", self.store.migrations_applied())
+        known = self.schema
+        if applied == known:
+            return known[-1]
+        newer = sorted(set(applied) - set(known))
+        if newer:
+            raise SchemaMismatch(
+                f"The store's schema is ahead of this build: it has migration {newer[-1]}, "
+                f"this build knows up to {known[-1]}"
+            )
+        missing = sorted(set(known) - set(applied))
+        raise SchemaMismatch(f"The store's schema is behind this build: migration {missing[0]} is not applied yet")
+
+    def webhook_sender(self) -> Sender:
+        """The service that sends the webhook deliveries the store owes (in every process)."""
+        settings = self.settings
+        options = WebhookOptions(
+            timeout=settings.webhook_timeout,
+            lease=settings.webhook_lease,
+            backoff=Backoff(base=settings.webhook_backoff, cap=3600.0),
+            max_attempts=settings.webhook_max_attempts,
+            max_age=settings.webhook_max_age,
+            poll_interval=settings.poll_interval,
+        )
+        return Sender(self.store, self.store.hub, self.webhooks.policy, options, self.disclosure)
+
     def services(self, *, workers: bool) -> list[Service]:
         services: list[Service] = [
             *self.store.services(),
+            *([self.webhook_sender()] if self.settings.webhook_hosts else []),  # webhooks off: nothing to send
             self.feed,
             Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
             Pruner(self.store, self.settings.retention(), self.settings.prune_interval, self.settings.idempotency_ttl),

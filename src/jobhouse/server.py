@@ -13,14 +13,19 @@ import asyncio
 import contextlib
 import importlib.util
 import logging
+import os
 import signal
 import socket
+import sys
 from collections.abc import Callable, Coroutine, Generator
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from jobhouse.api import create_app
+from jobhouse.api.protocol import SECURITY_HEADERS, Limits, protocol_class
+from jobhouse.errors import ConfigurationError
 from jobhouse.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -49,12 +54,15 @@ def raise_open_files_limit() -> int:
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
 
-def http_stack() -> tuple[str, str]:
+def http_stack(parser: str = "auto") -> tuple[str, str]:
     """The event loop and HTTP parser to serve with: uvloop and httptools where they are installed
-    (the `fast` extra), else asyncio's own loop and h11. `run` picks the loop the same way."""
+    (the `fast` extra), else asyncio's own loop and h11 (or the `parser` named, setting
+    `http_parser`). `run` picks the loop the same way."""
     loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     http = "httptools" if importlib.util.find_spec("httptools") else "h11"
-    return loop, http
+    if parser == "httptools" and http != parser:
+        raise ConfigurationError("http_parser is httptools, which is not installed: pip install 'jobhouse[fast]'")
+    return loop, http if parser == "auto" else parser
 
 
 def _on_signals(handler: Callable[[], None]) -> None:
@@ -74,15 +82,18 @@ async def serve(
     try:
         key = await runtime.first_key()
         if key is not None and announce:
-            _announce_first_key(key, settings.host, settings.port)
-        loop, http = http_stack()
+            _announce_first_key(key, keep_first_key(key, settings.ensure_data_dir()), settings.host, settings.port)
+        loop, http = http_stack(settings.http_parser)
         config = uvicorn.Config(
             create_app(runtime),
             host=settings.host,
             port=settings.port,
             loop=loop,
-            http=http,
+            http=protocol_class(http, Limits.of(settings)),  # uvicorn's, with limits (docs/security.md)
+            ws="none",
+            headers=SECURITY_HEADERS,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's loggers go through jobhouse's handler (`jobhouse.logs.configure`)
             access_log=settings.access_log,
             proxy_headers=settings.access_log,  # a proxy's client address serves the access log only
             lifespan="off",
@@ -136,18 +147,68 @@ async def work(runtime: Runtime) -> None:
 
         _on_signals(on_signal)
         log.info("worker running %d kind(s): %s", len(runtime.registry), ", ".join(runtime.registry.names()))
+        metrics = runtime.settings.metrics and runtime.settings.metrics_port > 0
+        listener = asyncio.create_task(_serve_metrics(runtime, stop)) if metrics else None
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        if listener is not None:
+            await listener
     finally:
         await runtime.close()
 
 
-def _announce_first_key(key: str, host: str, port: int) -> None:
+async def _serve_metrics(runtime: Runtime, stop: asyncio.Event) -> None:
+    """A worker's own ``/metrics`` listener, on `host`:`metrics_port`, until `stop` is set."""
+    from jobhouse.api.metrics import metrics_app
+
+    settings = runtime.settings
+    _, http = http_stack(settings.http_parser)
+    config = uvicorn.Config(
+        metrics_app(runtime),
+        host=settings.host,
+        port=settings.metrics_port,
+        http=protocol_class(http, Limits.of(settings)),  # the API's limits and headers here too
+        ws="none",
+        headers=SECURITY_HEADERS,
+        log_level=settings.log_level,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        server_header=False,
+    )
+    server = _Server(config)
+    serving = asyncio.create_task(server.serve())  # a port it cannot listen on ends the process (status 1)
+    log.info("serving /metrics on %s:%d", settings.host, settings.metrics_port)
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+FIRST_KEY_FILE = "first-key"
+
+
+def keep_first_key(key: str, data_dir: Path) -> Path:
+    """Write a new store's first key to ``<data_dir>/first-key``, readable by this user only (0600);
+    its path."""
+    path = data_dir / FIRST_KEY_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as file:
+        os.fchmod(fd, 0o600)  # also when the file was already there
+        file.write(key + "\n")
+    return path
+
+
+def _announce_first_key(key: str, path: Path, host: str, port: int) -> None:
+    """Say where the first key is; show the key itself only on a terminal (never into a log that
+    journald, a container runtime or a CI system would keep)."""
+    log.warning("a new store: its first API key (workspace 'default') is in %s, readable by this user only", path)
+    if not sys.stdout.isatty():
+        return
     url = f"http://{host}:{port}"
     print(
         "\n"
         "  jobhouse: a new store, so here is its first API key (workspace 'default').\n"
-        "  It is shown only this once; keep it somewhere safe:\n\n"
+        f"  It is also in {path} (readable by you only); keep it somewhere safe:\n\n"
         f"    {key}\n\n"
         f"  Try: curl -H 'Authorization: Bearer {key}' {url}/api/jobs\n"
         "  More keys: jobhouse keys create --workspace NAME\n",

@@ -14,9 +14,11 @@ the page against these declarations.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, ValidationError, field_validator, model_validator
@@ -30,6 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from jobhouse.egress import parse_rules
 from jobhouse.job import JobStatus
 from jobhouse.retry import Backoff
 from jobhouse.sources import BUILT_IN, WELL_KNOWN
@@ -118,7 +121,8 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(frozen=True, extra="forbid", env_prefix="JOBHOUSE_", env_ignore_empty=True)
 
-    database: Annotated[Text, Env("JOBHOUSE_DATABASE_URL")] = "sqlite:///jobhouse.db"
+    database: Annotated[Text | None, Env("JOBHOUSE_DATABASE_URL")] = None
+    data_dir: Text | None = None
     host: Text = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535)] = 8000
     concurrency: Annotated[int, Field(ge=0, le=MAX_THREADS)] = 16
@@ -146,9 +150,37 @@ class Settings(BaseSettings):
     catalogs: Names = (WELL_KNOWN,)
     apt_lists: Text = "/var/lib/apt/lists"
     dpkg_dir: Text = "/var/lib/dpkg"
+    hide_launch_paths: bool = False
     scan_workers: Annotated[int, Field(ge=0)] = 2
     log_level: Annotated[str, OneOf(LOG_LEVELS)] = "info"
     access_log: bool = False
+    # -- webhooks
+    webhook_hosts: Names = ()
+    webhook_timeout: Annotated[float, Field(gt=0, allow_inf_nan=False), Below("webhook_lease")] = 5.0
+    webhook_lease: Seconds = 30.0
+    webhook_backoff: Seconds = 10.0
+    webhook_max_attempts: Annotated[int, Field(ge=1, le=100)] = 16
+    webhook_max_age: Seconds = 24 * 3600.0
+    # -- HTTP hardening
+    header_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 10.0
+    idle_timeout: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 5.0
+    max_header_bytes: Annotated[int, Field(ge=1024, le=1024 * 1024)] = 16 * 1024
+    max_headers: Annotated[int, Field(ge=10, le=1000)] = 100
+    max_url: Annotated[int, Field(ge=256, le=1024 * 1024)] = 8 * 1024
+    limit_concurrency: Annotated[int, Field(ge=0)] = 15_000
+    max_waits: Annotated[int, Field(ge=0)] = 12_000
+    max_waits_per_key: Annotated[int, Field(ge=0)] = 10_000
+    max_list_bytes: Annotated[int, Field(ge=1024)] = 8 * 1024 * 1024
+    sync_rate: Annotated[float, Field(ge=0, le=60_000, allow_inf_nan=False)] = 10.0
+    sync_burst: Annotated[int, Field(ge=1, le=10_000)] = 10
+    http_parser: Annotated[str, OneOf(("auto", "httptools", "h11"))] = "auto"
+    # -- metrics and readiness
+    metrics: bool = True
+    metrics_token: Text | None = None
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    # -- logs and error messages
+    log_format: Annotated[str, OneOf(("text", "json"))] = "text"
+    redact_errors: bool = False
 
     @classmethod
     def settings_customise_sources(
@@ -169,6 +201,7 @@ class Settings(BaseSettings):
         found = _Environment(cls, environ)()
         given = {name: value for name, value in overrides.items() if value is not None and value != ()}
         values = found | given
+        values.setdefault("data_dir", str(default_data_dir(environ)))  # from `environ`, not os.environ
         sources = {name: (cls.variable(name), found[name]) for name in found}
         sources |= {name: (flag(name), value) for name, value in given.items()}
         try:
@@ -189,6 +222,12 @@ class Settings(BaseSettings):
     def _lower(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
+    @field_validator("webhook_hosts")
+    @classmethod
+    def _hosts(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        parse_rules(value)  # a ValueError names the entry
+        return value
+
     @model_validator(mode="after")
     def _in_order(self) -> Settings:
         for name, field in type(self).model_fields.items():
@@ -205,6 +244,20 @@ class Settings(BaseSettings):
                         },
                     )
         return self
+
+    def data_path(self) -> Path:
+        """The data directory: `data_dir`, else the XDG default (`default_data_dir`)."""
+        return Path(self.data_dir).expanduser() if self.data_dir else default_data_dir(os.environ)
+
+    def store_url(self) -> str:
+        """The store to open: `database` when given, else the SQLite file in the data directory."""
+        return self.database or f"sqlite:///{self.data_path() / STORE_FILE}"
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data directory (mode 0700: only this user) if it is missing; its path."""
+        path = self.data_path()
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return path
 
     def retention(self) -> dict[JobStatus, float]:
         """Seconds each finished status is kept after the job ends (0: forever)."""
@@ -224,6 +277,20 @@ class Settings(BaseSettings):
             cancel_grace=self.cancel_grace,
             backoff=Backoff(),
         )
+
+
+STORE_FILE = "jobhouse.db"
+"""The SQLite file in the data directory, the store used when no `database` is given."""
+
+
+def default_data_dir(environ: Mapping[str, str]) -> Path:
+    """Where jobhouse keeps its files unless told otherwise: ``$XDG_DATA_HOME/jobhouse``, else
+    ``~/.local/share/jobhouse`` (the XDG base directory default), whatever the working directory."""
+    xdg = environ.get("XDG_DATA_HOME", "")
+    if os.path.isabs(xdg):
+        return Path(xdg) / "jobhouse"
+    home = environ.get("HOME") or str(Path.home())
+    return Path(home) / ".local" / "share" / "jobhouse"
 
 
 class SettingsError(ValueError):

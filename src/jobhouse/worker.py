@@ -40,6 +40,7 @@ from jobhouse.attempt import Attempt, AttemptRunner, StopReason
 from jobhouse.context import JobContext
 from jobhouse.errors import StoreUnavailable
 from jobhouse.job import AttemptRef, Job, Outcome
+from jobhouse.logs import bind_job
 from jobhouse.queue import Queue
 from jobhouse.reporter import Reporter
 from jobhouse.retry import STORE_RETRY, Backoff
@@ -90,7 +91,10 @@ class Worker:
         #: its outcome not yet written. The heartbeat renews them all.
         self._held: dict[str, AttemptRef] = {}
         self._outcomes: list[Outcome] = []
+        #: The kind of the job of each outcome not yet written (for the metrics).
+        self._kinds: dict[AttemptRef, str] = {}
         self._outcomes_ready = asyncio.Event()
+        self.metrics = queue.metrics
         #: How long handlers take, smoothed (None until one ended).
         self._typical: float | None = None
         self._claiming = False
@@ -198,6 +202,7 @@ class Worker:
             await self.queue.release([job.ref for job in jobs], unstarted=True)
 
     def _start(self, job: Job) -> None:
+        self.metrics.started(job.kind, (self.store.clock.now() - job.run_at).total_seconds())
         attempt = Attempt(job, JobContext(job, self._reporter.push, asyncio.get_running_loop(), self.queue))
         task = asyncio.create_task(self._execute(attempt), name=f"job-{job.id}")
         self._running[job.id] = (attempt, task)
@@ -206,6 +211,7 @@ class Worker:
 
     async def _execute(self, attempt: Attempt) -> None:
         job = attempt.job
+        bind_job(job)  # this task's own context: its log lines, and its handler's, name the attempt
         assert self._runner is not None
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -216,12 +222,14 @@ class Worker:
         finally:
             self._running.pop(job.id, None)
             took = loop.time() - started
+            self.metrics.ran(job.kind, took)
             self._typical = took if self._typical is None else self._typical + _SMOOTHING * (took - self._typical)
             if outcome is None:  # stopped from outside: the job was already changed
                 self._held.pop(job.id, None)
             else:
                 self._reporter.discard(job.id)
                 self._outcomes.append(outcome)
+                self._kinds[outcome.ref] = job.kind
                 self._outcomes_ready.set()
             self._start_ahead()
             self._wake.set()
@@ -249,10 +257,11 @@ class Worker:
         """Write outcomes, retrying through store outages while their leases may still hold."""
         failures = 0
         deadline = asyncio.get_running_loop().time() + self.options.lease
+        kinds = [self._kinds.pop(outcome.ref, "") for outcome in outcomes]
         try:
             while True:
                 try:
-                    written = await self.queue.finish(outcomes)
+                    written = await self.queue.finish(outcomes, kinds)
                 except StoreUnavailable as exc:
                     failures += 1
                     pause = STORE_RETRY.delay(failures)
@@ -308,7 +317,7 @@ class Worker:
         if outcomes:
             with contextlib.suppress(StoreUnavailable, TimeoutError):
                 async with asyncio.timeout(5):
-                    await self.queue.finish(outcomes)
+                    await self.queue.finish(outcomes, [self._kinds.pop(outcome.ref, "") for outcome in outcomes])
 
     async def _hand_back(self, tasks: set[asyncio.Task[None]], *, wait: bool) -> None:
         stopped = [attempt for attempt, task in self._running.values() if task in tasks]

@@ -5,12 +5,12 @@
  * ApiError                       the root: status, code, message, retryAfter
  * ├── ConnectionFailed           no answer: refused, reset, dropped (status and code null)
  * │   └── RequestTimeout         no answer within `timeoutMs`
- * ├── InvalidRequest             400 INVALID_REQUEST, BAD_REQUEST
+ * ├── InvalidRequest             400 INVALID_REQUEST, BAD_REQUEST, WEBHOOK_REFUSED; 408, 414, 431
  * │   ├── InvalidSelector        400 INVALID_SELECTOR
  * │   └── UnknownJobType         400 UNKNOWN_JOB_TYPE
  * ├── Unauthorized               401 UNAUTHORIZED
  * ├── Forbidden                  403 FORBIDDEN
- * ├── NotFound                   404 NOT_FOUND (no such route)
+ * ├── NotFound                   404 NOT_FOUND (no such route), WEBHOOK_NOT_FOUND
  * │   ├── JobNotFound            404 JOB_NOT_FOUND
  * │   └── SourceNotFound         404 SOURCE_NOT_FOUND
  * ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED
@@ -20,10 +20,10 @@
  * ├── UnsupportedMediaType       415 UNSUPPORTED_MEDIA_TYPE
  * ├── Unprocessable              422 UNPROCESSABLE_ENTITY
  * │   └── IdempotencyKeyReused   422 IDEMPOTENCY_KEY_REUSED
- * ├── QuotaExceeded              429 QUOTA_EXCEEDED
+ * ├── QuotaExceeded              429 QUOTA_EXCEEDED, RATE_LIMITED, TOO_MANY_WAITERS
  * └── ServerError                5xx
  *     ├── InternalError          500 INTERNAL_ERROR
- *     └── QueueUnavailable       503 STORE_UNAVAILABLE
+ *     └── QueueUnavailable       503 STORE_UNAVAILABLE, SERVER_BUSY, SCHEMA_MISMATCH
  * ```
  *
  * A code this client does not know becomes the class of its status (a 404 with a new code is a
@@ -153,6 +153,8 @@ const CODES: Record<string, ErrorClass> = {
   NOT_FOUND: NotFound,
   JOB_NOT_FOUND: JobNotFound,
   SOURCE_NOT_FOUND: SourceNotFound,
+  WEBHOOK_NOT_FOUND: NotFound,
+  WEBHOOK_REFUSED: InvalidRequest,
   METHOD_NOT_ALLOWED: MethodNotAllowed,
   JOB_ALREADY_FINISHED: JobAlreadyFinished,
   PAYLOAD_TOO_LARGE: PayloadTooLarge,
@@ -162,6 +164,14 @@ const CODES: Record<string, ErrorClass> = {
   QUOTA_EXCEEDED: QuotaExceeded,
   INTERNAL_ERROR: InternalError,
   STORE_UNAVAILABLE: QueueUnavailable,
+  // the server's limits (docs/security.md)
+  REQUEST_TIMEOUT: InvalidRequest,
+  URL_TOO_LONG: InvalidRequest,
+  HEADERS_TOO_LARGE: InvalidRequest,
+  RATE_LIMITED: QuotaExceeded,
+  TOO_MANY_WAITERS: QuotaExceeded,
+  SERVER_BUSY: QueueUnavailable,
+  SCHEMA_MISMATCH: QueueUnavailable,
 };
 
 /** The HTTP status → error class, for a code `CODES` does not know. */

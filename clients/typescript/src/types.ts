@@ -24,6 +24,8 @@ export interface JobErrorInfo {
   message: string;
   /** A short name: the exception's class, or `timeout`, `lost`, `cancelled`. */
   type: string;
+  /** Where the handler raised: only for kinds that opt in (`expose_traceback`). */
+  traceback?: string;
 }
 
 /** The error of one failed or lost attempt. */
@@ -32,6 +34,8 @@ export interface AttemptError {
   message: string;
   type: string;
   at: string | null;
+  /** Where the handler raised: only for kinds that opt in (`expose_traceback`). */
+  traceback?: string;
 }
 
 // -- the workspace surface -------------------------------------------------------------------
@@ -87,6 +91,8 @@ export interface CreateJob {
   metadata?: JsonObject | null;
   competitorId?: string | null;
   displayTitle?: string | null;
+  /** A URL the server POSTs the job to when it ends (a host the operator allows: docs/webhooks.md). */
+  callbackUrl?: string | null;
 }
 
 /** The filters of `GET /api/jobs` and `GET /api/jobs/events`. */

@@ -10,9 +10,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobhouse.api import run, streams, workspace
+from jobhouse.api import run, streams, webhooks, workspace
 from jobhouse.api.dispatch import Dispatch
 from jobhouse.api.errors import EXCEPTION_HANDLERS
+from jobhouse.api.metrics import metrics_routes
 from jobhouse.api.openapi import document
 from jobhouse.api.responses import RenderedJSON, json_response
 from jobhouse.runtime import Runtime
@@ -21,7 +22,7 @@ __all__ = ["create_app"]
 
 #: What a browser page may send, and may read back, across origins (when CORS is on).
 CORS_REQUEST_HEADERS = ("Authorization", "X-API-Key", "Content-Type", "Idempotency-Key", "Last-Event-ID")
-CORS_RESPONSE_HEADERS = ("Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate")
+CORS_RESPONSE_HEADERS = ("Location", "Retry-After", "Idempotent-Replayed", "WWW-Authenticate", "X-Request-ID")
 
 
 def cors(origins: tuple[str, ...]) -> Middleware:
@@ -51,18 +52,21 @@ def create_app(runtime: Runtime) -> Starlette:
         return json_response({"status": status, "long_polls": long_polls, "streams": streams})
 
     async def readyz(request: Request) -> Response:
-        await runtime.store.catalog.states()  # StoreUnavailable becomes the 503 envelope
-        return json_response({"status": "ready"})
+        schema = await runtime.ready()  # StoreUnavailable and SchemaMismatch become the 503 envelope
+        return json_response({"status": "ready", "schema": schema})
 
     routes = [
         *streams.routes,  # first: "/api/jobs/events" is not a job id
         *run.routes,
         *workspace.routes,
+        *webhooks.routes,
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
         Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
+        *metrics_routes(runtime),
     ]
-    middleware = [Middleware(Dispatch, routes=routes, limit=runtime.settings.max_body)]
+    observe = runtime.metrics.request if runtime.settings.metrics else None  # API latency, by route template
+    middleware = [Middleware(Dispatch, routes=routes, limit=runtime.settings.max_body, observe=observe)]
     if runtime.settings.cors_origins:
         # Outermost, so that refusals (401, 413, ...) carry the headers too and a page can read them.
         middleware.insert(0, cors(runtime.settings.cors_origins))

@@ -12,24 +12,37 @@ Every request it does not serve (no route, a route without this method, a path w
 trailing slash too many) goes on to Starlette's router, which answers as it always has: 404, 405
 with ``Allow``, the redirect. Errors become the usual envelope here as there (`jobhouse_error`,
 `http_error`); anything unexpected goes on to the outer error handler, as from the router.
+
+Every HTTP request gets an id: the client's (or a proxy's) ``X-Request-ID`` when it is sane (1-128
+letters, digits and ``.:/+=@-``), else a new one (a random prefix per app and a counter: no system
+call on the way). It goes back in the response's ``X-Request-ID`` header and tags every log line of
+the request (`jobhouse.logs.bind_request`), the access log's and an unexpected error's included:
+the request runs in a task of its own, so the tag goes with it.
 """
 
 from __future__ import annotations
 
 import inspect
+import itertools
+import re
+import secrets
 from collections.abc import Awaitable, Callable, Sequence
+from time import perf_counter
 
 from starlette._utils import get_route_path
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import Match, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from jobhouse.api.errors import envelope, http_error, jobhouse_error
+from jobhouse.api.errors import client_gone, envelope, http_error, jobhouse_error
 from jobhouse.errors import JobhouseError
+from jobhouse.logs import bind_request
 
 Endpoint = Callable[[Request], Awaitable[Response]]
+#: Told of each request answered: its route's template (None: no route), method, status and seconds.
+Observe = Callable[[str | None, str, int, float], None]
 #: A route, the path segments it fixes (by position), and its endpoint.
 Indexed = tuple[Route, tuple[tuple[int, str], ...], Endpoint]
 
@@ -38,10 +51,13 @@ class Dispatch:
     """Refuses an oversized body (413) on every route, and serves the routes of `routes` whose
     endpoints are coroutine functions; everything else goes on to `app`."""
 
-    def __init__(self, app: ASGIApp, routes: Sequence[Route], limit: int) -> None:
+    def __init__(self, app: ASGIApp, routes: Sequence[Route], limit: int, observe: Observe | None = None) -> None:
         self.app = app
         self.limit = limit
+        self.observe = observe
         self.too_large = f"Request body too large: the limit is {limit} bytes"
+        self._id_prefix = secrets.token_hex(4).encode()
+        self._ids = itertools.count()
         #: By the number of segments of a path: a route's parameters match one segment each.
         self.index: dict[int, list[Indexed]] = {}
         for route in routes:
@@ -52,16 +68,48 @@ class Dispatch:
             self.index.setdefault(len(segments), []).append((route, fixed, route.endpoint))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.observe is not None and scope["type"] == "http":
+            await self._observed(self.observe, scope, receive, send)
+        else:
+            await self._serve(scope, receive, send)
+
+    async def _observed(self, observe: Observe, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve, telling `observe` how long the answer's head took (a stream's life is not counted;
+        an unexpected error counts as the 500 the outer handler answers)."""
+        started = perf_counter()
+        told = False
+
+        def tell(status: int) -> None:
+            nonlocal told
+            if not told:
+                told = True
+                route = scope.get("route")
+                path = route.path if isinstance(route, Route) else None
+                observe(path, scope["method"], status, perf_counter() - started)
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                tell(message["status"])
+            await send(message)
+
+        try:
+            await self._serve(scope, receive, sending)
+        except Exception:
+            tell(500)
+            raise
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        request_id = self._request_id(scope)
         refusal = self._refusal(scope)
         if refusal is not None:
-            await refusal(scope, receive, send)
+            await tagged(refusal, request_id)(scope, receive, send)
             return
         endpoint = self._find(scope)
         if endpoint is None:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, tagging(send, request_id))
             return
         try:
             response = await endpoint(Request(scope, receive))
@@ -69,7 +117,22 @@ class Dispatch:
             response = jobhouse_error(exc)
         except HTTPException as exc:
             response = http_error(exc)
-        await response(scope, receive, send)
+        except ClientDisconnect:  # hung up mid-body: no one to answer, nothing wrong
+            client_gone(scope["method"], scope["path"])
+            return
+        await tagged(response, request_id)(scope, receive, send)
+
+    def _request_id(self, scope: Scope) -> bytes:
+        """The request's id (the client's when sane, else a new one), bound to what this request logs."""
+        request_id = b""
+        for name, value in scope["headers"]:
+            if name == b"x-request-id":
+                request_id = value
+                break
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = b"%s%08x" % (self._id_prefix, next(self._ids))
+        bind_request(request_id.decode())
+        return request_id
 
     def _refusal(self, scope: Scope) -> Response | None:
         for name, value in scope["headers"]:
@@ -95,3 +158,25 @@ class Dispatch:
                     scope.update(child)
                     return endpoint
         return None
+
+
+#: A request id taken as the client sent it (no ``_``, so that no API key is ever echoed as one).
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9][A-Za-z0-9.:/+=@-]{0,127}")
+
+
+def tagged(response: Response, request_id: bytes) -> Response:
+    """`response` with the ``X-Request-ID`` header (in a new list: some responses share theirs)."""
+    response.raw_headers = [*response.raw_headers, (b"x-request-id", request_id)]
+    return response
+
+
+def tagging(send: Send, request_id: bytes) -> Send:
+    """`send` that adds the ``X-Request-ID`` header to the response, for the answers the router makes."""
+    header = (b"x-request-id", request_id)
+
+    async def send_tagged(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [*message.get("headers", ()), header]
+        await send(message)
+
+    return send_tagged

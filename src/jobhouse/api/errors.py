@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from jobhouse.api.models import Error
 from jobhouse.api.responses import json_response
 from jobhouse.errors import (
+    HeadersTooLarge,
     IdempotencyConflict,
     InvalidRequest,
     JobAlreadyFinished,
@@ -23,7 +24,13 @@ from jobhouse.errors import (
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
+    RateLimited,
+    RequestTimeout,
+    SchemaMismatch,
+    ServerBusy,
     StoreUnavailable,
+    TooManyWaiters,
+    UrlTooLong,
 )
 
 log = logging.getLogger(__name__)
@@ -38,7 +45,17 @@ STATUS: dict[type[JobhouseError], int] = {
     IdempotencyConflict: 422,
     QuotaExceeded: 429,
     StoreUnavailable: 503,
+    SchemaMismatch: 503,  # -- metrics and readiness
+    # -- HTTP hardening
+    RequestTimeout: 408,
+    UrlTooLong: 414,
+    HeadersTooLarge: 431,
+    RateLimited: 429,
+    TooManyWaiters: 429,
+    ServerBusy: 503,
 }
+#: Refusals that say when to come back (their `retry_after`, in ``Retry-After``).
+_RETRY_LATER = (QuotaExceeded, RateLimited, TooManyWaiters, ServerBusy)
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -75,7 +92,7 @@ def jobhouse_error(exc: JobhouseError) -> Response:
         log.warning("store unavailable: %s", exc.message)
         message = "Job queue unavailable"
         headers["Retry-After"] = str(exc.retry_after)
-    elif isinstance(exc, QuotaExceeded):
+    elif isinstance(exc, _RETRY_LATER):
         headers["Retry-After"] = str(exc.retry_after)
     return envelope(status, message, exc.error_code, headers)
 
@@ -96,6 +113,17 @@ async def handle_http_exception(request: Request, exc: Exception) -> Response:
     return http_error(exc)
 
 
+def client_gone(method: str, path: str) -> None:
+    """A client hung up before its request was read whole (mid-body): nothing is wrong here and
+    nobody is left to answer, so one DEBUG line and no traceback (a log flood costs a client nothing)."""
+    log.debug("client went away during %s %s", method, path)
+
+
+async def handle_disconnect(request: Request, exc: Exception) -> Response:
+    client_gone(request.method, request.url.path)
+    return envelope(400, "Client disconnected", "BAD_REQUEST")  # sent nowhere: uvicorn drops it
+
+
 async def handle_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope(500, "Internal server error", "INTERNAL_ERROR")
@@ -104,5 +132,6 @@ async def handle_unexpected(request: Request, exc: Exception) -> Response:
 EXCEPTION_HANDLERS = {
     JobhouseError: handle_jobhouse_error,
     HTTPException: handle_http_exception,
+    ClientDisconnect: handle_disconnect,
     Exception: handle_unexpected,
 }

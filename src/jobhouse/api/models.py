@@ -23,6 +23,8 @@ __all__ = [
     "Body",
     "CancelResponse",
     "Candidate",
+    "Delivery",
+    "DeliveryPage",
     "Error",
     "ErrorInfo",
     "JobPage",
@@ -34,6 +36,12 @@ __all__ = [
     "SourceList",
     "Step",
     "SyncOptions",
+    "Webhook",
+    "WebhookCreated",
+    "WebhookDeleted",
+    "WebhookList",
+    "WebhookResponse",
+    "WebhookSecret",
     "WorkspaceJob",
     "WorkspaceJobEvent",
     "json_fields",
@@ -124,6 +132,9 @@ class ErrorInfo(Body):
 
     message: str
     type: str = Field(description="A short name: the exception's class, or `timeout`, `lost`, `cancelled`")
+    traceback: str | MISSING = Field(
+        default=MISSING, description="Where the handler raised; only for kinds that opt in (`expose_traceback`)"
+    )
 
 
 class AttemptError(Body):
@@ -133,6 +144,9 @@ class AttemptError(Body):
     message: str
     type: str
     at: WorkspaceTime | None
+    traceback: str | MISSING = Field(
+        default=MISSING, description="Where the handler raised; only for kinds that opt in (`expose_traceback`)"
+    )
 
 
 class RunJob(Body):
@@ -295,6 +309,85 @@ class SyncOptions(BaseModel):
     force: bool = Field(
         default=False, description="Read the sources again even if their files did not change since the last sync"
     )
+    callback_url: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=2048,
+        description="POST the job's end here, signed (see docs/webhooks.md); the host must be allowed",
+    )
+
+
+# -- webhooks -----------------------------------------------------------------------------------
+
+WebhookEvent = Literal["job.completed", "job.failed", "job.cancelled"]
+Uuid = Annotated[str, Field(json_schema_extra={"format": "uuid"})]
+
+
+class Webhook(Body):
+    """A webhook subscription of the workspace: every matching job end is POSTed to `url`."""
+
+    id: Uuid
+    url: str
+    events: list[WebhookEvent] | None = Field(description="The events it receives; null: every event")
+    types: list[str] | None = Field(description="The job types it receives; null: every type")
+    createdAt: WorkspaceTime
+
+
+class WebhookResponse(Body):
+    """One webhook subscription."""
+
+    webhook: Webhook
+
+
+class WebhookCreated(Body):
+    """A new webhook subscription, and the secret that signs its deliveries (shown this once)."""
+
+    webhook: Webhook
+    secret: str = Field(description="`whsec_...`: verify each delivery's Jobhouse-Signature with it")
+
+
+class WebhookList(Body):
+    """The workspace's webhook subscriptions, oldest first."""
+
+    webhooks: list[Webhook]
+
+
+class WebhookDeleted(Body):
+    """The subscription, deleted: its pending deliveries end failed."""
+
+    success: Literal[True]
+    webhook: Webhook
+
+
+class WebhookSecret(Body):
+    """The secret that signs the deliveries of the workspace's job callbacks (`callbackUrl`)."""
+
+    secret: str = Field(description="`whsec_...`")
+
+
+class Delivery(Body):
+    """One POST owed for one job end, and how its attempts went."""
+
+    id: Uuid = Field(description="Sent as the Jobhouse-Delivery header: the same on every attempt")
+    jobId: JobId
+    webhookId: Uuid | None = Field(description="The subscription it is for; null: the job's own callbackUrl")
+    url: str
+    event: WebhookEvent
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int = Field(ge=0, description="Attempts made so far")
+    nextAttemptAt: WorkspaceTime | None = Field(description="When it is due again, while pending")
+    lastAttemptAt: WorkspaceTime | None
+    lastStatusCode: int | None = Field(description="What the receiver answered last; null: no answer")
+    lastError: str | None = Field(description="Why the last attempt failed")
+    createdAt: WorkspaceTime
+    deliveredAt: WorkspaceTime | None
+
+
+class DeliveryPage(Body):
+    """A page of webhook deliveries, newest first."""
+
+    deliveries: list[Delivery]
+    nextCursor: str | None = Field(description="Pass it as `cursor` for the next page; null on the last page")
 
 
 # -- errors -------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ the API suite against the document (``tests/openapi_check.py``).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,6 +18,8 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaMode, models_json
 from jobhouse import __version__
 from jobhouse.api import models
 from jobhouse.api.params import MAX_TIMEOUT_MS
+from jobhouse.api.webhooks import STATUSES as DELIVERY_STATUSES
+from jobhouse.api.webhooks import CreateWebhook
 from jobhouse.api.workspace import STATUS_FILTERS, CreateJob
 from jobhouse.events import Change
 from jobhouse.search import Selector
@@ -34,9 +37,15 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     models.Error,
     models.RunJobEvent,
     models.WorkspaceJobEvent,
+    models.WebhookResponse,
+    models.WebhookCreated,
+    models.WebhookList,
+    models.WebhookDeleted,
+    models.WebhookSecret,
+    models.DeliveryPage,
 )
 #: ... and what it reads (their validation schemas). Each is a component named after its class.
-REQUESTS: tuple[type[BaseModel], ...] = (Selector, CreateJob, models.SyncOptions)
+REQUESTS: tuple[type[BaseModel], ...] = (Selector, CreateJob, models.SyncOptions, CreateWebhook)
 
 
 class _Schemas(GenerateJsonSchema):
@@ -63,6 +72,11 @@ def schemas(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Schema]:
     _, top = models_json_schema(modes, ref_template="#/components/schemas/{model}", schema_generator=_Schemas)
     found: dict[str, Schema] = top["$defs"]
     found["Selector"]["properties"]["source"] = _nullable({"type": "string", "enum": list(sources)})
+    # A search job's body: the selector, and where to POST the job's end.
+    search_job = copy.deepcopy(found["Selector"])
+    search_job["title"] = "SearchJob"
+    search_job["properties"]["callback_url"] = copy.deepcopy(found["SyncOptions"]["properties"]["callback_url"])
+    found["SearchJob"] = search_job
     found["CreateJob"]["properties"]["type"] = {
         "type": "string",
         "enum": list(kinds),
@@ -74,12 +88,16 @@ def schemas(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Schema]:
 _ERRORS = {
     400: "Invalid request: the message names the parameter or field",
     401: "Missing or invalid API key",
-    404: "No such job (or it belongs to another workspace)",
+    404: "No such job or webhook (or it belongs to another workspace)",
     405: "Method not allowed",
     409: "The job already completed or failed",
     413: "Request body over the size limit",
     422: "This Idempotency-Key was already used with another request",
-    429: "Too many queued jobs in this workspace; retry after Retry-After seconds",
+    408: "The request's headers did not arrive within the server's header timeout",
+    414: "Request URL over the server's limit",
+    429: "Too many queued jobs in this workspace, too many syncs, or too many long-polls and event streams "
+    "open; retry after Retry-After seconds",
+    431: "Request headers over the server's size or count limit",
     503: "Job queue unavailable; retry after Retry-After seconds",
 }
 
@@ -122,8 +140,8 @@ _WAIT_PARAMS = [
     },
 ]
 #: Every operation may answer these; 413 too, since every route refuses a body over the limit, even one
-#: that reads none.
-_COMMON = (400, 401, 405, 413, 503)
+#: that reads none; and the server's own refusals (408, 414, 431; 503 past `limit_concurrency`).
+_COMMON = (400, 401, 405, 408, 413, 414, 431, 503)
 #: Routes that create a job also answer these.
 _CREATES = (*_COMMON, 422, 429)
 _FILTER_TEXT = {"type": "string", "maxLength": 200, "pattern": "^[^\\x00]*$"}
@@ -174,6 +192,89 @@ def _operation(summary: str, responses: dict[str, Any], **extra: Any) -> dict[st
     return {"summary": summary, "responses": responses, **extra}
 
 
+_PAGE_PARAMS = [
+    {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+    {"name": "cursor", "in": "query", "schema": {"type": "string"}, "description": "nextCursor of the previous page"},
+]
+_DELIVERY_FILTERS = [
+    {
+        "name": "status",
+        "in": "query",
+        "schema": {"type": "string", "enum": ["", *DELIVERY_STATUSES]},
+        "description": "Only deliveries in this status; empty, like absent, means any",
+    },
+    {
+        "name": "webhookId",
+        "in": "query",
+        "schema": _FILTER_TEXT,
+        "description": "Only the deliveries of this webhook (a UUID)",
+    },
+]
+
+
+def _webhook_paths(job_id: Schema) -> dict[str, Any]:
+    """Webhook subscriptions, the callback secret and the delivery log (see docs/webhooks.md)."""
+    webhook_id = _path_param("id", "The webhook's id (a UUID)")
+    deliveries = _ok(200, _ref("DeliveryPage"), "A page of deliveries, newest first")
+    secret = _ok(200, _ref("WebhookSecret"), "The secret")
+    return {
+        "/api/webhooks": {
+            "get": _operation(
+                "The workspace's webhook subscriptions",
+                {**_ok(200, _ref("WebhookList"), "Every subscription, oldest first"), **_errors(*_COMMON)},
+            ),
+            "post": _operation(
+                "Subscribe a URL to the workspace's job ends",
+                {
+                    **_ok(201, _ref("WebhookCreated"), "The subscription, and its secret (shown once)"),
+                    **_errors(*_COMMON),
+                },
+                requestBody=_body("CreateWebhook"),
+            ),
+        },
+        "/api/webhooks/{id}": {
+            "get": _operation(
+                "A webhook subscription",
+                {**_ok(200, _ref("WebhookResponse"), "The subscription"), **_errors(*_COMMON, 404)},
+                parameters=[webhook_id],
+            ),
+            "delete": _operation(
+                "Delete a webhook subscription (its pending deliveries end failed)",
+                {**_ok(200, _ref("WebhookDeleted"), "The subscription, deleted"), **_errors(*_COMMON, 404)},
+                parameters=[webhook_id],
+            ),
+        },
+        "/api/webhooks/secret": {
+            "get": _operation(
+                "The secret that signs the workspace's job callbacks (made on first use)",
+                {**secret, **_errors(*_COMMON)},
+            ),
+            "post": _operation(
+                "Replace the secret that signs the workspace's job callbacks",
+                {**_ok(200, _ref("WebhookSecret"), "The new secret"), **_errors(*_COMMON)},
+            ),
+        },
+        "/api/webhooks/deliveries": {
+            "get": _operation(
+                "The workspace's webhook deliveries, newest first",
+                {**deliveries, **_errors(*_COMMON)},
+                parameters=[
+                    {"name": "jobId", "in": "query", "schema": _FILTER_TEXT, "description": "Only this job's"},
+                    *_DELIVERY_FILTERS,
+                    *_PAGE_PARAMS,
+                ],
+            )
+        },
+        "/api/jobs/{id}/deliveries": {
+            "get": _operation(
+                "A job's webhook deliveries, newest first",
+                {**deliveries, **_errors(*_COMMON, 404)},
+                parameters=[job_id, *_DELIVERY_FILTERS, *_PAGE_PARAMS],
+            )
+        },
+    }
+
+
 def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
     """The document for an app that runs `kinds` and searches `sources`."""
     job_id = _path_param("job_id", "The job's id (a UUID)")
@@ -182,14 +283,14 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
     ws_job = _ref("JobResponse")
     stream_errors = {
         "204": {"description": "The job has ended and nothing follows Last-Event-ID"},
-        **_errors(*_COMMON, 404),
+        **_errors(*_COMMON, 404, 429),
     }
     paths: dict[str, Any] = {
         "/api/v1/run/search/jobs": {
             "post": _operation(
                 "Start a search job",
                 {**_ok(202, run_job, "The job, queued"), **_errors(*_CREATES)},
-                requestBody=_body("Selector"),
+                requestBody=_body("SearchJob"),
                 parameters=[_IDEMPOTENCY],
             )
         },
@@ -203,7 +304,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/v1/run/jobs/{job_id}": {
             "get": _operation(
                 "A job's status, optionally long-polling until it ends",
-                {**_ok(200, run_job, "The job"), **_errors(*_COMMON, 404)},
+                {**_ok(200, run_job, "The job"), **_errors(*_COMMON, 404, 429)},
                 parameters=[job_id, *_WAIT_PARAMS],
             )
         },
@@ -272,14 +373,14 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
         "/api/jobs/{id}": {
             "get": _operation(
                 "A job, optionally long-polling until it ends",
-                {**_ok(200, ws_job, "The job"), **_errors(*_COMMON, 404)},
+                {**_ok(200, ws_job, "The job"), **_errors(*_COMMON, 404, 429)},
                 parameters=[ws_id, *_WAIT_PARAMS],
             )
         },
         "/api/jobs/events": {
             "get": _operation(
                 "The workspace's job events, live (resumable with Last-Event-ID)",
-                {**_stream("WorkspaceJobEvent", "The stream; it never ends by itself"), **_errors(*_COMMON)},
+                {**_stream("WorkspaceJobEvent", "The stream; it never ends by itself"), **_errors(*_COMMON, 429)},
                 parameters=[*_FILTERS, _LAST_EVENT_ID],
             )
         },
@@ -298,6 +399,7 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
             )
         },
     }
+    paths.update(_webhook_paths(ws_id))
     return {
         "openapi": "3.1.0",
         "info": {

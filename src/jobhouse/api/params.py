@@ -18,7 +18,7 @@ from starlette.requests import Request
 from jobhouse.clock import from_micros, to_micros
 from jobhouse.errors import InvalidRequest, NotAuthenticated, PayloadTooLarge
 from jobhouse.ids import parse_id
-from jobhouse.keys import check_key
+from jobhouse.keys import check_key, key_id_of
 from jobhouse.store.base import Cursor
 from jobhouse.validation import parse_json
 
@@ -36,16 +36,28 @@ def runtime(request: Request) -> Runtime:
     return rt
 
 
-async def workspace(request: Request) -> str:
-    """The workspace of the request's key (``Authorization: Bearer`` or ``X-API-Key``)."""
+def _key(request: Request) -> str | None:
+    """The API key the request sends (``X-API-Key``, else ``Authorization: Bearer``), if any."""
     key = request.headers.get("x-api-key")
     if key is None:
         scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer":
             key = credentials.strip()
+    return key
+
+
+async def workspace(request: Request) -> str:
+    """The workspace of the request's key (``Authorization: Bearer`` or ``X-API-Key``)."""
+    key = _key(request)
     if not key:
         raise NotAuthenticated("Missing API key: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'")
     return await check_key(runtime(request).keys, key.strip())
+
+
+def owner(request: Request) -> str:
+    """The id of the request's key (once `workspace` accepted it): what its long-polls and event
+    streams count against (setting `max_waits_per_key`). Never the secret."""
+    return key_id_of(_key(request) or "") or ""
 
 
 async def json_body(request: Request) -> Any:

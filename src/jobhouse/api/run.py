@@ -11,37 +11,45 @@ from starlette.routing import Route
 from jobhouse.api import params
 from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import run_job, search_response, source_list
+from jobhouse.api.webhooks import without_callback
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
 
 PREFIX = "/api/v1/run"
 
 
-async def _submit(request: Request, workspace: str, kind: str, input: Any = None, body: Any = None) -> Response:
+async def _submit(
+    request: Request, workspace: str, kind: str, input: Any = None, body: Any = None, callback: str | None = None
+) -> Response:
     key, fingerprint = params.idempotency(request, body)
-    job, created = await params.runtime(request).service.submit(
-        workspace, kind, input=input, idempotency_key=key, fingerprint=fingerprint
+    rt = params.runtime(request)
+    callback_url = None if callback is None else rt.webhooks.check(callback)
+    job, created = await rt.service.submit(
+        workspace, kind, input=input, idempotency_key=key, fingerprint=fingerprint, callback_url=callback_url
     )
-    return accepted(run_job(job), f"{PREFIX}/jobs/{job.id}", created)
+    return accepted(run_job(job, rt.disclosure), f"{PREFIX}/jobs/{job.id}", created)
 
 
 async def create_search(request: Request) -> Response:
     workspace = await params.workspace(request)
     body = await params.json_body(request)
-    selector = params.runtime(request).searcher.selector(body)
-    return await _submit(request, workspace, SEARCH_KIND, selector.model_dump(exclude_none=True), body)
+    wanted, callback = without_callback(body)
+    selector = params.runtime(request).searcher.selector(wanted)
+    return await _submit(request, workspace, SEARCH_KIND, selector.model_dump(exclude_none=True), body, callback)
 
 
 async def get_job(request: Request) -> Response:
     workspace = await params.workspace(request)
     timeout = params.wait_timeout(request)
-    job = await params.runtime(request).service.wait(params.job_id(request, "job_id"), workspace, timeout)
-    return json_response(run_job(job))
+    rt = params.runtime(request)
+    job = await rt.service.wait(params.job_id(request, "job_id"), workspace, timeout, params.owner(request))
+    return json_response(run_job(job, rt.disclosure))
 
 
 async def cancel_job(request: Request) -> Response:
     workspace = await params.workspace(request)
-    job = await params.runtime(request).service.cancel(params.job_id(request, "job_id"), workspace)
-    return json_response(run_job(job))
+    rt = params.runtime(request)
+    job = await rt.service.cancel(params.job_id(request, "job_id"), workspace)
+    return json_response(run_job(job, rt.disclosure))
 
 
 async def search(request: Request) -> Response:
@@ -66,13 +74,15 @@ async def sync_source(request: Request) -> Response:
     workspace = await params.workspace(request)
     source = params.runtime(request).searcher.source(request.path_params["source_id"])
     options = await _sync_options(request)
-    return await _submit(request, workspace, SYNC_KIND, {**options, "source": source.id}, options)
+    wanted, callback = without_callback(options)
+    return await _submit(request, workspace, SYNC_KIND, {**wanted, "source": source.id}, options, callback)
 
 
 async def sync_all_sources(request: Request) -> Response:
     workspace = await params.workspace(request)
     options = await _sync_options(request)
-    return await _submit(request, workspace, SYNC_KIND, options, options)
+    wanted, callback = without_callback(options)
+    return await _submit(request, workspace, SYNC_KIND, wanted, options, callback)
 
 
 routes = [

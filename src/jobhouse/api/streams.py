@@ -28,6 +28,7 @@ from starlette.types import Receive, Scope, Send
 
 from jobhouse.api import params, run, views, workspace
 from jobhouse.api.models import json_fields
+from jobhouse.disclosure import Disclosure
 from jobhouse.errors import InvalidRequest
 from jobhouse.events import JobEvent
 from jobhouse.feed import Subscription, attach_jobs
@@ -45,7 +46,7 @@ _RETRY = ServerSentEvent(retry=1000, sep=_SEP).encode()
 _PING = ServerSentEvent(comment="ping", sep=_SEP).encode()
 _MAX_ID = 10**18
 
-Render = Callable[[JobEvent], Any]
+Render = Callable[[JobEvent, Disclosure], Any]
 #: How each surface renders an event's data, by the name its frames are kept under.
 SURFACES: dict[str, Render] = {"run": views.run_event, "workspace": views.workspace_event}
 
@@ -60,22 +61,24 @@ def last_event_id(request: Request) -> int | None:
     return int(value)
 
 
-def frame(event: JobEvent, surface: str) -> bytes:
-    """The event's frame on `surface`, built once."""
+def frame(event: JobEvent, surface: str, shown: Disclosure) -> bytes:
+    """The event's frame on `surface`, built once (`shown` is the server's, the same for every stream)."""
     built = event.views.get(surface)
     if built is None:
-        data = orjson.dumps(SURFACES[surface](event), default=json_fields).decode()
+        data = orjson.dumps(SURFACES[surface](event, shown), default=json_fields).decode()
         built = ServerSentEvent(data, id=str(event.seq), event=event.change.value, sep=_SEP).encode()
         event.views[surface] = built
     return built
 
 
-def replay(events: Sequence[JobEvent], surface: str, last: int, *, until_end: bool) -> tuple[bytes, int, bool]:
+def replay(
+    events: Sequence[JobEvent], surface: str, shown: Disclosure, last: int, *, until_end: bool
+) -> tuple[bytes, int, bool]:
     """The frames of `events` as one chunk (with `until_end`, up to the first terminal one); the last
     number sent, and whether a job ended."""
     chunks = []
     for event in events:
-        chunks.append(frame(event, surface))
+        chunks.append(frame(event, surface, shown))
         last = event.seq
         if until_end and event.is_terminal:
             return b"".join(chunks), last, True
@@ -94,12 +97,11 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    #: The same for every stream, so built once: thousands of open streams share one list.
+    #: The same for every stream, so built once: thousands of open streams share one list. The server
+    #: adds ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff`` to every response.
     HEADERS = [
         (b"content-type", b"text/event-stream; charset=utf-8"),
-        (b"cache-control", b"no-store"),
         (b"x-accel-buffering", b"no"),
-        (b"x-content-type-options", b"nosniff"),
     ]
 
     def __init__(self, frames: AsyncGenerator[bytes, None], check: float) -> None:
@@ -149,18 +151,20 @@ async def _job_stream(request: Request, param: str, surface: str) -> Response:
     after = last_event_id(request)
     if after is not None and job.is_terminal and not await rt.store.events(after, job_id=job.id, limit=1):
         return Response(status_code=204)  # nothing more will come: an EventSource stops reconnecting
-    return _respond(rt, _job_frames(rt, job.id, after or 0, surface))
+    owner = params.owner(request)
+    rt.feed.admit(owner)  # over a cap: 429 now, before the stream starts (see `jobhouse.feed`)
+    return _respond(rt, _job_frames(rt, job.id, after or 0, surface, owner))
 
 
-async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str) -> AsyncGenerator[bytes, None]:
+async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str, owner: str) -> AsyncGenerator[bytes, None]:
     yield _RETRY
-    store, ping = rt.store, rt.settings.sse_ping
-    async with rt.feed.job(job_id) as live:
+    store, ping, shown = rt.store, rt.settings.sse_ping, rt.disclosure
+    async with rt.feed.job(job_id, owner=owner) as live:
         last = after
         while True:  # the history, a page per write; no event of it stays referenced from here
             page = await store.events(last, job_id=job_id, limit=PAGE)
             await attach_jobs(store, page)
-            chunk, last, ended = replay(page, surface, last, until_end=True)
+            chunk, last, ended = replay(page, surface, shown, last, until_end=True)
             more, page = len(page) == PAGE, []
             if chunk:
                 yield chunk
@@ -169,7 +173,7 @@ async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str) -> Asy
             if not more:
                 break
         chunk = b""
-        async with contextlib.aclosing(_live(live, store, ping, last, surface, until_end=True)) as frames:
+        async with contextlib.aclosing(_live(live, store, ping, last, surface, shown, until_end=True)) as frames:
             async for sent in frames:  # then live
                 yield sent
 
@@ -198,33 +202,42 @@ async def workspace_events(request: Request) -> Response:
         )
 
     rt = params.runtime(request)
-    return _respond(rt, _workspace_frames(rt, key_workspace, accept, after))
+    owner = params.owner(request)
+    rt.feed.admit(owner)  # over a cap: 429 now, before the stream starts (see `jobhouse.feed`)
+    return _respond(rt, _workspace_frames(rt, key_workspace, accept, after, owner))
 
 
 async def _workspace_frames(
-    rt: Runtime, name: str, accept: Callable[[JobEvent], bool], after: int | None
+    rt: Runtime, name: str, accept: Callable[[JobEvent], bool], after: int | None, owner: str
 ) -> AsyncGenerator[bytes, None]:
     yield _RETRY
-    store, ping = rt.store, rt.settings.sse_ping
-    async with rt.feed.workspace(name, accept) as live:
+    store, ping, shown = rt.store, rt.settings.sse_ping, rt.disclosure
+    async with rt.feed.workspace(name, accept, owner=owner) as live:
         cursor = after
         while cursor is not None and cursor < live.start:  # what the client missed, up to the feed's start
             page = await store.events(cursor, workspace=name, upto=live.start, limit=PAGE)
             chosen = [e for e in page if accept(e)]
             await attach_jobs(store, chosen)
-            chunk, _, _ = replay(chosen, "workspace", cursor, until_end=False)
+            chunk, _, _ = replay(chosen, "workspace", shown, cursor, until_end=False)
             cursor, page, chosen = (page[-1].seq if len(page) == PAGE else None), [], []
             if chunk:
                 yield chunk
         chunk = b""
-        frames = _live(live, store, ping, max(live.start, after or 0), "workspace", until_end=False)
+        frames = _live(live, store, ping, max(live.start, after or 0), "workspace", shown, until_end=False)
         async with contextlib.aclosing(frames):
             async for sent in frames:
                 yield sent
 
 
 async def _live(
-    live: Subscription, store: Store, ping: float, last: int, surface: str, *, until_end: bool
+    live: Subscription,
+    store: Store,
+    ping: float,
+    last: int,
+    surface: str,
+    shown: Disclosure,
+    *,
+    until_end: bool,
 ) -> AsyncGenerator[bytes, None]:
     """The frames of a subscription's events numbered above `last` as they come (with `until_end`,
     up to a job's end), and a ping whenever `ping` seconds pass without one."""
@@ -239,7 +252,7 @@ async def _live(
         for event in events:
             if event.seq > last:
                 last = event.seq
-                yield frame(event, surface)
+                yield frame(event, surface, shown)
                 if until_end and event.is_terminal:
                     return
 

@@ -2,6 +2,8 @@
 
 Each function fills a model of `jobhouse.api.models` from trusted values (`Body.of`: no validation, no
 per-field bookkeeping), so building a body costs about what building the equivalent dict did.
+
+What a client sees of a failure is the server's `Disclosure` (`jobhouse.disclosure`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from pydantic import MISSING
 
 from jobhouse.api import models
 from jobhouse.catalog import SourceState
+from jobhouse.disclosure import OPERATOR, PLAIN, Disclosure
+
+__all__ = ["OPERATOR", "PLAIN", "Disclosure"]  # and the projections below
 from jobhouse.events import JobEvent
 from jobhouse.job import Failure, Job, JobStatus, Step
 from jobhouse.sources import Source
@@ -57,11 +62,25 @@ def _steps(steps: tuple[Step, ...]) -> tuple[models.Step, ...]:
     return tuple(models.Step.of(id=step.id, name=step.name, status=step.status.value) for step in steps)
 
 
-def _error(failure: Failure) -> models.ErrorInfo:
-    return models.ErrorInfo.of(message=failure.message, type=failure.type)
+def _error(shown: Disclosure, failure: Failure, kind: str) -> models.ErrorInfo:
+    message, traceback = shown.shown(failure, kind)
+    return models.ErrorInfo.of(
+        message=message, type=failure.type, traceback=MISSING if traceback is None else traceback
+    )
 
 
-def run_job(job: Job) -> models.RunJob:
+def _attempt_error(shown: Disclosure, failure: Failure, kind: str) -> models.AttemptError:
+    message, traceback = shown.shown(failure, kind)
+    return models.AttemptError.of(
+        attempt=failure.attempt,
+        message=message,
+        type=failure.type,
+        at=millis(failure.at),
+        traceback=MISSING if traceback is None else traceback,
+    )
+
+
+def run_job(job: Job, shown: Disclosure) -> models.RunJob:
     """The run surface's job: `result_type` and `result` only once done, `error` only once failed or cancelled."""
     result_type: Any = MISSING
     result: Any = MISSING
@@ -70,7 +89,7 @@ def run_job(job: Job) -> models.RunJob:
         result_type = job.result_type
         result = job.result
     elif job.error is not None and job.is_terminal:
-        error = _error(job.error)
+        error = _error(shown, job.error, job.kind)
     return models.RunJob.of(
         job_id=job.id,
         kind=job.kind,
@@ -87,7 +106,7 @@ def run_job(job: Job) -> models.RunJob:
     )
 
 
-def workspace_job(job: Job) -> models.WorkspaceJob:
+def workspace_job(job: Job, shown: Disclosure) -> models.WorkspaceJob:
     return models.WorkspaceJob.of(
         id=job.id,
         workspaceId=job.workspace,
@@ -106,35 +125,29 @@ def workspace_job(job: Job) -> models.WorkspaceJob:
         input=job.input,
         result=job.result,
         resultType=job.result_type,
-        error=None if job.error is None else _error(job.error),
+        error=None if job.error is None else _error(shown, job.error, job.kind),
         attempt=job.attempt,
         maxAttempts=job.max_attempts,
-        errors=[_attempt_error(e) for e in job.errors],
+        errors=[_attempt_error(shown, e, job.kind) for e in job.errors],
     )
 
 
-def _attempt_error(failure: Failure) -> models.AttemptError:
-    return models.AttemptError.of(
-        attempt=failure.attempt, message=failure.message, type=failure.type, at=millis(failure.at)
-    )
-
-
-def job_response(job: Job) -> models.JobResponse:
+def job_response(job: Job, shown: Disclosure) -> models.JobResponse:
     """``{"job": ...}``: one job of the workspace surface."""
-    return models.JobResponse.of(job=workspace_job(job))
+    return models.JobResponse.of(job=workspace_job(job, shown))
 
 
-def job_page(jobs: Sequence[Job], next_cursor: str | None) -> models.JobPage:
+def job_page(jobs: Sequence[Job], next_cursor: str | None, shown: Disclosure) -> models.JobPage:
     """``{"jobs": [...], "nextCursor": ...}``."""
-    return models.JobPage.of(jobs=[workspace_job(job) for job in jobs], nextCursor=next_cursor)
+    return models.JobPage.of(jobs=[workspace_job(job, shown) for job in jobs], nextCursor=next_cursor)
 
 
-def cancel_response(job: Job) -> models.CancelResponse:
+def cancel_response(job: Job, shown: Disclosure) -> models.CancelResponse:
     """``{"success": true, "job": ...}``."""
-    return models.CancelResponse.of(success=True, job=workspace_job(job))
+    return models.CancelResponse.of(success=True, job=workspace_job(job, shown))
 
 
-def run_event(event: JobEvent) -> models.RunJobEvent:
+def run_event(event: JobEvent, shown: Disclosure) -> models.RunJobEvent:
     """The data of a run-surface event; a terminal one adds the result or error of `event.job`."""
     result_type: Any = MISSING
     result: Any = MISSING
@@ -145,7 +158,7 @@ def run_event(event: JobEvent) -> models.RunJobEvent:
             result_type = job.result_type
             result = job.result
         elif job.error is not None:
-            error = _error(job.error)
+            error = _error(shown, job.error, job.kind)
     return models.RunJobEvent.of(
         job_id=event.job_id,
         kind=event.kind,
@@ -161,7 +174,7 @@ def run_event(event: JobEvent) -> models.RunJobEvent:
     )
 
 
-def workspace_event(event: JobEvent) -> models.WorkspaceJobEvent:
+def workspace_event(event: JobEvent, shown: Disclosure) -> models.WorkspaceJobEvent:
     """The data of a workspace-surface event; a terminal one adds what `event.job` ended with."""
     ending: dict[str, Any] = dict.fromkeys(("result", "resultType", "error", "completedAt"), MISSING)
     job = event.job
@@ -169,7 +182,7 @@ def workspace_event(event: JobEvent) -> models.WorkspaceJobEvent:
         ending = {
             "result": job.result,
             "resultType": job.result_type,
-            "error": None if job.error is None else _error(job.error),
+            "error": None if job.error is None else _error(shown, job.error, job.kind),
             "completedAt": millis(job.completed_at),
         }
     return models.WorkspaceJobEvent.of(

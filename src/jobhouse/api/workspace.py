@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from typing import TYPE_CHECKING, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from jobhouse.api import params
-from jobhouse.api.responses import accepted, json_response
-from jobhouse.api.views import cancel_response, job_page, job_response
+from jobhouse.api.models import json_fields
+from jobhouse.api.responses import RenderedJSON, accepted, json_response
+from jobhouse.api.views import cancel_response, job_response, workspace_job
+from jobhouse.disclosure import Disclosure
+from jobhouse.egress import URL_MAX
 from jobhouse.errors import InvalidRequest
 from jobhouse.job import JobStatus
-from jobhouse.store.base import JobQuery
+from jobhouse.store.base import Cursor, JobQuery
 from jobhouse.validation import validate
+
+if TYPE_CHECKING:
+    from jobhouse.runtime import Runtime
 
 PREFIX = "/api/jobs"
 #: `status` filter values; "failed" includes cancelled jobs, which read as failed here.
@@ -38,6 +46,12 @@ class CreateJob(BaseModel):
     displayTitle: str | None = Field(default=None, min_length=1, max_length=200)
     metadata: dict[str, Any] | None = Field(default=None, description="Echoed back as is")
     input: dict[str, Any] | None = Field(default=None, description="The handler's input")
+    callbackUrl: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=URL_MAX,
+        description="POST the job's end here, signed (see docs/webhooks.md); the host must be allowed",
+    )
 
 
 def filters(request: Request) -> tuple[str | None, str | None, frozenset[JobStatus] | None]:
@@ -61,8 +75,46 @@ async def list_jobs(request: Request) -> Response:
         limit=params.integer(request, "limit", 50, 1, 500),
         after=params.decode_cursor(request),
     )
-    page = await params.runtime(request).service.list(query)
-    return json_response(job_page(page.jobs, params.encode_cursor(page.next)))
+    rt = params.runtime(request)
+    parts, after = await capped_page(rt, query, rt.disclosure)
+    pieces = [b'{"jobs":[']
+    for index, part in enumerate(parts):
+        pieces += (b",", part) if index else (part,)
+    pieces += (b'],"nextCursor":', orjson.dumps(params.encode_cursor(after)), b"}")
+    return RenderedJSON(b"".join(pieces))  # the one copy of the jobs' bytes
+
+
+#: Jobs read by a listing's first query; later ones read as many as the bytes left can take.
+FIRST_READ = 4
+#: What a page's body holds besides its jobs, at most: ``{"jobs":[],"nextCursor":"<cursor>"}``.
+_FRAME = 128
+
+
+async def capped_page(rt: Runtime, query: JobQuery, shown: Disclosure) -> tuple[list[bytes], Cursor | None]:
+    """A page of `query` as rendered jobs, cut before the job that would take it past
+    `max_list_bytes` (one job at least), and where the next page starts (None: at the end).
+
+    The store is read a few jobs at a time, and each job rendered as it comes and let go, so a page
+    of large jobs never holds more than its bytes plus one read's jobs (`docs/security.md`).
+    """
+    budget = rt.settings.max_list_bytes
+    parts: list[bytes] = []
+    size, largest = _FRAME, 1
+    want = min(query.limit, FIRST_READ)
+    after = query.after
+    while True:
+        page = await rt.service.list(dataclasses.replace(query, limit=want, after=after))
+        for job in page.jobs:
+            part = orjson.dumps(workspace_job(job, shown), default=json_fields)
+            if parts and size + len(part) > budget:
+                return parts, after  # cut: the next page starts after the last job of this one
+            parts.append(part)
+            size += len(part) + 1
+            largest = max(largest, len(part))
+            after = Cursor(job.created_at, job.id)
+        if page.next is None or len(parts) >= query.limit:
+            return parts, page.next
+        want = min(query.limit - len(parts), max(1, (budget - size) // largest))
 
 
 async def create_job(request: Request) -> Response:
@@ -70,7 +122,9 @@ async def create_job(request: Request) -> Response:
     raw = await params.json_body(request)
     body = validate(CreateJob, raw, "Invalid request")
     key, fingerprint = params.idempotency(request, raw)
-    job, created = await params.runtime(request).service.submit(
+    rt = params.runtime(request)
+    callback_url = None if body.callbackUrl is None else rt.webhooks.check(body.callbackUrl)
+    job, created = await rt.service.submit(
         workspace,
         body.type,
         input=body.input,
@@ -79,21 +133,24 @@ async def create_job(request: Request) -> Response:
         title=body.displayTitle,
         idempotency_key=key,
         fingerprint=fingerprint,
+        callback_url=callback_url,
     )
-    return accepted(job_response(job), f"{PREFIX}/{job.id}", created)
+    return accepted(job_response(job, rt.disclosure), f"{PREFIX}/{job.id}", created)
 
 
 async def get_job(request: Request) -> Response:
     workspace = await params.workspace(request)
     timeout = params.wait_timeout(request)
-    job = await params.runtime(request).service.wait(params.job_id(request, "id"), workspace, timeout)
-    return json_response(job_response(job))
+    rt = params.runtime(request)
+    job = await rt.service.wait(params.job_id(request, "id"), workspace, timeout, params.owner(request))
+    return json_response(job_response(job, rt.disclosure))
 
 
 async def cancel_job(request: Request) -> Response:
     workspace = await params.workspace(request)
-    job = await params.runtime(request).service.cancel(params.job_id(request, "id"), workspace)
-    return json_response(cancel_response(job))
+    rt = params.runtime(request)
+    job = await rt.service.cancel(params.job_id(request, "id"), workspace)
+    return json_response(cancel_response(job, rt.disclosure))
 
 
 async def jobs(request: Request) -> Response:

@@ -5,12 +5,13 @@ all; the subclasses let a program act on the one it expects (``except JobNotFoun
 
     ApiError                     status, code, message, retry_after, response
     ├── ConnectionFailed         no answer: refused, reset, timed out (also a builtin ConnectionError)
-    ├── InvalidRequest           400 INVALID_REQUEST, BAD_REQUEST
+    ├── InvalidRequest           400 INVALID_REQUEST, BAD_REQUEST, WEBHOOK_REFUSED; the server's refusals
+    │                            to read a request: 408 REQUEST_TIMEOUT, 414 URL_TOO_LONG, 431 HEADERS_TOO_LARGE
     │   ├── InvalidSelector      400 INVALID_SELECTOR
     │   └── UnknownJobType       400 UNKNOWN_JOB_TYPE
     ├── Unauthorized             401 UNAUTHORIZED
     ├── Forbidden                403 FORBIDDEN
-    ├── NotFound                 404 NOT_FOUND (no such route)
+    ├── NotFound                 404 NOT_FOUND (no such route), WEBHOOK_NOT_FOUND
     │   ├── JobNotFound          404 JOB_NOT_FOUND
     │   └── SourceNotFound       404 SOURCE_NOT_FOUND
     ├── MethodNotAllowed         405 METHOD_NOT_ALLOWED
@@ -20,10 +21,10 @@ all; the subclasses let a program act on the one it expects (``except JobNotFoun
     ├── UnsupportedMediaType     415 UNSUPPORTED_MEDIA_TYPE
     ├── Unprocessable            422 UNPROCESSABLE_ENTITY
     │   └── IdempotencyKeyReused 422 IDEMPOTENCY_KEY_REUSED
-    ├── QuotaExceeded            429 QUOTA_EXCEEDED
+    ├── QuotaExceeded            429 QUOTA_EXCEEDED, RATE_LIMITED, TOO_MANY_WAITERS
     └── ServerError              5xx
         ├── InternalError        500 INTERNAL_ERROR
-        └── QueueUnavailable     503 STORE_UNAVAILABLE
+        └── QueueUnavailable     503 STORE_UNAVAILABLE, SERVER_BUSY, SCHEMA_MISMATCH
 
 A code this SDK does not know yet becomes the class of its status (a 404 with a new code is a
 `NotFound`), or `ApiError` itself, so a newer server never breaks an older client. The mapping is
@@ -95,7 +96,8 @@ class ConnectionFailed(ApiError, ConnectionError):
 
 
 class InvalidRequest(ApiError):
-    """The server refused the request as malformed (400)."""
+    """The server refused the request as malformed (400), or would not read it: a URL too long (414),
+    headers too large (431), or too slow to arrive (408)."""
 
 
 class InvalidSelector(InvalidRequest):
@@ -155,7 +157,8 @@ class IdempotencyKeyReused(Unprocessable):
 
 
 class QuotaExceeded(ApiError):
-    """The workspace has as many queued jobs as it may have; try again after `retry_after` (429)."""
+    """Too many for now: queued jobs in the workspace, source syncs, or open long-polls and event
+    streams (the `code` says which); try again after `retry_after` (429)."""
 
 
 class ServerError(ApiError):
@@ -167,7 +170,8 @@ class InternalError(ServerError):
 
 
 class QueueUnavailable(ServerError):
-    """The server cannot reach its job store right now; try again after `retry_after` (503)."""
+    """The server cannot reach its job store right now, or holds as many connections as it may;
+    try again after `retry_after` (503)."""
 
 
 #: The server's ``error_code`` → exception class.
@@ -181,6 +185,8 @@ CODES: dict[str, type[ApiError]] = {
     "NOT_FOUND": NotFound,
     "JOB_NOT_FOUND": JobNotFound,
     "SOURCE_NOT_FOUND": SourceNotFound,
+    "WEBHOOK_NOT_FOUND": NotFound,
+    "WEBHOOK_REFUSED": InvalidRequest,
     "METHOD_NOT_ALLOWED": MethodNotAllowed,
     "JOB_ALREADY_FINISHED": JobAlreadyFinished,
     "PAYLOAD_TOO_LARGE": PayloadTooLarge,
@@ -190,6 +196,14 @@ CODES: dict[str, type[ApiError]] = {
     "QUOTA_EXCEEDED": QuotaExceeded,
     "INTERNAL_ERROR": InternalError,
     "STORE_UNAVAILABLE": QueueUnavailable,
+    # -- the server's limits (docs/security.md)
+    "REQUEST_TIMEOUT": InvalidRequest,
+    "URL_TOO_LONG": InvalidRequest,
+    "HEADERS_TOO_LARGE": InvalidRequest,
+    "RATE_LIMITED": QuotaExceeded,
+    "TOO_MANY_WAITERS": QuotaExceeded,
+    "SERVER_BUSY": QueueUnavailable,
+    "SCHEMA_MISMATCH": QueueUnavailable,
 }
 #: The HTTP status → exception class, for a code `CODES` does not know.
 STATUSES: dict[int, type[ApiError]] = {
@@ -198,11 +212,14 @@ STATUSES: dict[int, type[ApiError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: InvalidRequest,
     409: Conflict,
     413: PayloadTooLarge,
+    414: InvalidRequest,
     415: UnsupportedMediaType,
     422: Unprocessable,
     429: QuotaExceeded,
+    431: InvalidRequest,
     500: InternalError,
     503: QueueUnavailable,
 }

@@ -76,11 +76,18 @@ class Step(_Model):
     status: StepStatus
 
 
+def _absent(value: object) -> bool:
+    """A field the server leaves out when it has nothing (so it is written back left out)."""
+    return value is None
+
+
 class ErrorInfo(_Model):
     """Why a job failed, or that it was cancelled (``type == "cancelled"``) (component ``ErrorInfo``)."""
 
     message: str
     type: str
+    #: Where the handler raised: only for kinds that opt in (``expose_traceback``), else None.
+    traceback: str | None = Field(default=None, exclude_if=_absent)
 
 
 class AttemptError(_Model):
@@ -90,6 +97,8 @@ class AttemptError(_Model):
     message: str
     type: str
     at: WorkspaceTime | None
+    #: Where the handler raised: only for kinds that opt in (``expose_traceback``), else None.
+    traceback: str | None = Field(default=None, exclude_if=_absent)
 
 
 class _Outcome:

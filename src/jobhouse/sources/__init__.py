@@ -71,15 +71,17 @@ def configured_sources(
     catalogs: Sequence[str] = (WELL_KNOWN,),
     apt_lists: str = "/var/lib/apt/lists",
     dpkg_dir: str = "/var/lib/dpkg",
+    hide_paths: bool = False,
 ) -> list[Source]:
-    """The sources named (from `BUILT_IN`), in order, located through `environ` and the settings."""
+    """The sources named (from `BUILT_IN`), in order, located through `environ` and the settings
+    (`hide_paths`: the `path` source launches programs by bare name)."""
     unknown = set(names) - set(BUILT_IN)
     if unknown:
         raise ConfigurationError(f"unknown source(s) {', '.join(sorted(unknown))}; choose from {', '.join(BUILT_IN)}")
     sources: list[Source] = []
     for name in names:
         if name == "path":
-            sources.append(PathSource.from_environ(environ))
+            sources.append(PathSource.from_environ(environ, hide_paths=hide_paths))
         elif name == "desktop":
             sources.append(DesktopSource.from_environ(environ))
         elif name == "dpkg":

@@ -36,16 +36,20 @@ class PathSource:
     id: str = "path"
     title: str = "Executables on PATH"
 
-    def __init__(self, dirs: Sequence[str]) -> None:
+    def __init__(self, dirs: Sequence[str], *, hide_paths: bool = False) -> None:
         self.dirs: tuple[str, ...] = tuple(dirs)
+        #: Launch by bare name (``htop``), not by full path (``/usr/bin/htop``): API clients then
+        #: learn nothing of the host's directories.
+        self.hide_paths = hide_paths
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str]) -> PathSource:
+    def from_environ(cls, environ: Mapping[str, str], *, hide_paths: bool = False) -> PathSource:
         """The directories of `environ["PATH"]`, in order; empty entries are ignored."""
-        return cls([d for d in environ.get("PATH", "").split(os.pathsep) if d])
+        return cls([d for d in environ.get("PATH", "").split(os.pathsep) if d], hide_paths=hide_paths)
 
     def fingerprint(self) -> str | None:
-        return signature(self.dirs)
+        found = signature(self.dirs)
+        return f"{found}:bare" if found is not None and self.hide_paths else found
 
     def scan(self, progress: Progress | None = None) -> list[Entry]:
         this_os = platform_os()
@@ -63,7 +67,7 @@ class PathSource:
                 name=name,
                 os=this_os,
                 kind=AppKind.CLI,
-                launch=path,
+                launch=name if self.hide_paths else path,
                 installed=True,
                 files=_and_target(path),
             )

@@ -18,7 +18,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,6 +29,7 @@ from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report
 from jobhouse.keys import ApiKey
 from jobhouse.maintenance import Service
+from jobhouse.webhooks import Claimed, Delivery, DeliveryRef, DeliveryStatus, Result, Subscription
 
 #: The columns of a stored `Entry` (after its source), in the order both backends use.
 ENTRY_COLUMNS = (
@@ -72,11 +73,44 @@ class Rescued:
 
     requeued: list[str]
     failed: list[str]
+    #: The kind of each job taken back, by id (for the metrics).
+    kinds: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class JobCount:
+    """How many jobs of one kind one workspace holds in one active status (queued or running); for
+    queued jobs, also when the one due the longest became due (`earliest`: the least ``run_at``,
+    which may be in the future)."""
+
+    workspace: str
+    kind: str
+    status: JobStatus
+    count: int
+    earliest: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[Job]
+    next: Cursor | None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryQuery:
+    """A listing of one workspace's webhook deliveries, newest first (one job's, when `job_id`)."""
+
+    workspace: str
+    job_id: str | None = None
+    subscription_id: str | None = None
+    status: DeliveryStatus | None = None
+    limit: int = 50
+    after: Cursor | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryPage:
+    deliveries: list[Delivery]
     next: Cursor | None
 
 
@@ -114,11 +148,49 @@ class Catalog(Protocol):
         """A source's entries, by id."""
 
 
+class WebhookStore(Protocol):
+    """Webhook subscriptions, the workspaces' callback secrets, and the outbox of deliveries.
+
+    The outbox is filled by the backend itself, in the transaction that ends a job (a trigger): one
+    pending delivery, due at once, for the job's callback URL and one for each subscription of its
+    workspace whose events and types match. A job's deletion deletes its deliveries.
+    """
+
+    async def subscribe(self, subscription: Subscription, secret: str, limit: int) -> None:
+        """Store a subscription and its secret; `InvalidRequest` if its workspace already has `limit`."""
+
+    async def subscriptions(self, workspace: str) -> list[Subscription]:
+        """The workspace's subscriptions, oldest first."""
+
+    async def unsubscribe(self, workspace: str, subscription_id: str) -> Subscription | None:
+        """Delete a subscription of `workspace` (None: it has no such one); its pending deliveries
+        end failed, in the same transaction."""
+
+    async def secret(self, workspace: str, new: str, *, replace: bool = False) -> str:
+        """The workspace's callback secret: `new` becomes it if there is none (or, with `replace`, anyway)."""
+
+    async def claim(self, limit: int, lease: float) -> list[Claimed]:
+        """Take up to `limit` pending deliveries that are due, the longest due first, each as a new
+        attempt (counted) that is this caller's for `lease` seconds: no one else can claim it until
+        then, and after that anyone can (its sender died). With the secret that signs each."""
+
+    async def record(self, results: Sequence[Result]) -> list[bool]:
+        """Write how attempts went, fenced on (delivery, attempt): for each, whether it was still the
+        caller's and so was written."""
+
+    async def release(self, refs: Sequence[DeliveryRef]) -> int:
+        """Hand claimed deliveries back, due now, as if the attempt had never been made."""
+
+    async def deliveries(self, query: DeliveryQuery) -> DeliveryPage: ...
+
+
 class Store(Protocol):
     """What jobhouse needs from a backend: job operations, plus its keys and candidate index."""
 
     hub: Hub
     clock: Clock
+    #: The backend's name ("sqlite", "postgres"): the folder of its migrations.
+    backend: str
     #: Whether events always commit in the order of their numbers (else a later number may be
     #: visible before an earlier one: see `jobhouse.feed`).
     events_in_commit_order: bool
@@ -128,6 +200,9 @@ class Store(Protocol):
 
     @property
     def catalog(self) -> Catalog: ...
+
+    @property
+    def webhooks(self) -> WebhookStore: ...
 
     async def open(self, *, migrate: bool = True) -> None:
         """Connect and (unless told not to) bring the schema up to date."""
@@ -193,6 +268,15 @@ class Store(Protocol):
 
     async def rescue(self) -> Rescued:
         """Re-queue (or fail, with no attempts left) jobs whose lease expired."""
+
+    # -- for the metrics and the readiness probe ---------------------------------------------
+
+    async def active_counts(self) -> list[JobCount]:
+        """How many queued and how many running jobs each (workspace, kind) has, where it has any, in
+        one read of the partial indexes of those jobs (its cost grows with them, not with the table)."""
+
+    async def migrations_applied(self) -> list[int]:
+        """The versions of the migrations applied to this store, in order (none before the first)."""
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         """Status and attempt of each job (None when it no longer exists)."""

@@ -67,17 +67,17 @@ async def insert_jobs(
         "subjects": [j.subject for j in built], "titles": [j.title for j in built],
         "steps": [steps_json(j.steps) for j in built], "inputs": [Jsonb(j.input) for j in built],
         "metadata": [Jsonb(j.metadata) for j in built], "attempts": [j.max_attempts for j in built],
-        "run_at": [j.run_at for j in built],
+        "run_at": [j.run_at for j in built], "callbacks": [j.callback_url for j in built],
     }  # fmt: skip
     async with unavailable_on_errors():
         await conn.execute(
             f"WITH inserted AS (INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, "
-            "metadata, max_attempts, run_at, created_at, updated_at) SELECT n.id, n.workspace, n.kind, n.subject, "
-            "n.title, 'queued', n.steps, n.input, n.metadata, n.max_attempts, n.run_at, %(now)s, %(now)s "
-            "FROM unnest(%(ids)s::uuid[], %(workspaces)s::text[], %(kinds)s::text[], %(subjects)s::text[], "
-            "%(titles)s::text[], %(steps)s::jsonb[], %(inputs)s::jsonb[], %(metadata)s::jsonb[], %(attempts)s::int[], "
-            "%(run_at)s::timestamptz[]) AS n(id, workspace, kind, subject, title, steps, input, metadata, "
-            "max_attempts, run_at) RETURNING 1) "
+            "metadata, max_attempts, run_at, created_at, updated_at, callback_url) SELECT n.id, n.workspace, n.kind, "
+            "n.subject, n.title, 'queued', n.steps, n.input, n.metadata, n.max_attempts, n.run_at, %(now)s, %(now)s, "
+            "n.callback_url FROM unnest(%(ids)s::uuid[], %(workspaces)s::text[], %(kinds)s::text[], "
+            "%(subjects)s::text[], %(titles)s::text[], %(steps)s::jsonb[], %(inputs)s::jsonb[], %(metadata)s::jsonb[], "
+            "%(attempts)s::int[], %(run_at)s::timestamptz[], %(callbacks)s::text[]) AS n(id, workspace, kind, "
+            "subject, title, steps, input, metadata, max_attempts, run_at, callback_url) RETURNING 1) "
             "SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted",
             params,
         )

@@ -32,13 +32,14 @@ from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
 from jobhouse.keys import CachedKeys
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobPage, JobQuery, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Rescued
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
 from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json, unavailable_on_errors
 from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener
+from jobhouse.store.pg_webhooks import PgWebhooks
 from jobhouse.store.pg_writes import SCHEMA, create_job, insert_jobs, write_outcomes
 from jobhouse.store.rows import COLUMNS, as_is, event_query, listing, page
 
@@ -76,6 +77,7 @@ class PostgresStore:
 
     #: Event numbers are taken in the changing statement, and transactions may commit out of order.
     events_in_commit_order = False
+    backend = "postgres"
 
     def __init__(
         self,
@@ -110,6 +112,7 @@ class PostgresStore:
         self._analyzed_at = -60.0
         self.keys = CachedKeys(PgKeys(self), self.hub)
         self.catalog = PgCatalog(self)
+        self.webhooks = PgWebhooks(self)
         self._creates: Coalescer[_Create, tuple[Job, bool] | JobhouseError] = Coalescer(self._create_batch)
         self._finishes: Coalescer[Outcome, bool] = Coalescer(self._finish_batch)
         self._reports: Coalescer[tuple[Report, float], bool] = Coalescer(self._report_batch)
@@ -380,12 +383,34 @@ class PostgresStore:
                     (now, _RESCUE_BATCH),
                 )
             ).fetchall()
-            outcomes = [lost(job_from_row(row), now) for row in rows]
+            jobs = [job_from_row(row) for row in rows]
+            outcomes = [lost(job, now) for job in jobs]
             written = await write_outcomes(conn, self.schema, outcomes, now, stop=True)
         return Rescued(
             requeued=[o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.RETRY],
             failed=[o.ref.job_id for o in outcomes if o.ref in written and o.verdict == Verdict.FAILED],
+            kinds={job.id: job.kind for job in jobs if job.ref in written},
         )
+
+    async def active_counts(self) -> list[JobCount]:
+        jobs = self.t("jobs")
+        async with self.read() as conn:
+            rows = await (
+                await conn.execute(
+                    f"SELECT workspace, kind, 'queued', count(*), min(run_at) FROM {jobs} WHERE status = 'queued' "
+                    f"GROUP BY workspace, kind UNION ALL SELECT workspace, kind, 'running', count(*), NULL "
+                    f"FROM {jobs} WHERE status = 'running' GROUP BY workspace, kind"
+                )
+            ).fetchall()
+        return [JobCount(space, kind, JobStatus(status), count, due) for space, kind, status, count, due in rows]
+
+    async def migrations_applied(self) -> list[int]:
+        async with self.read() as conn:
+            found = await (await conn.execute("SELECT to_regclass(%s)", (self.t("migrations"),))).fetchone()
+            if found is None or found[0] is None:
+                return []
+            rows = await (await conn.execute(f"SELECT version FROM {self.t('migrations')} ORDER BY version")).fetchall()
+        return [row[0] for row in rows]
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         found: dict[str, Seen | None] = dict.fromkeys(job_ids)

@@ -15,7 +15,7 @@ from jobhouse.store.base import Cursor, JobPage, JobQuery
 COLUMNS = (
     "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
     "result, result_type, error, errors, attempt, max_attempts, run_at, worker, lease_expires_at, "
-    "created_at, updated_at, started_at, completed_at"
+    "created_at, updated_at, started_at, completed_at, callback_url"
 )
 
 Decode = Callable[[Any], Any]
@@ -54,6 +54,7 @@ def job_from_row(row: Sequence[Any], json: Decode, time: Callable[[Any], datetim
         updated_at=time(row[21]),
         started_at=None if row[22] is None else time(row[22]),
         completed_at=None if row[23] is None else time(row[23]),
+        callback_url=row[24],
     )
 
 

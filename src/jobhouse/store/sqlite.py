@@ -26,12 +26,13 @@ from jobhouse.job import (
     reset_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobPage, JobQuery, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Rescued
 from jobhouse.store.migrations import migrations
 from jobhouse.store.rows import COLUMNS, event_query, listing, page
 from jobhouse.store.sqlite_catalog import SqliteCatalog
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions, signal
 from jobhouse.store.sqlite_keys import SqliteKeys
+from jobhouse.store.sqlite_webhooks import SqliteWebhooks
 from jobhouse.store.sqlite_writes import (
     INSERT,
     create_job,
@@ -45,6 +46,15 @@ from jobhouse.store.sqlite_writes import (
 )
 
 _RESCUE_BATCH = 500
+#: Queued and running jobs by workspace and kind, read through the partial indexes that hold only
+#: those jobs (without INDEXED BY, SQLite prefers an index that saves the GROUP BY's sort, and reads
+#: every row of the table).
+_ACTIVE_COUNTS = (
+    "SELECT workspace, kind, 'queued', count(*), min(run_at) FROM jobs INDEXED BY jobs_runnable "
+    "WHERE status = 'queued' GROUP BY workspace, kind UNION ALL "
+    "SELECT workspace, kind, 'running', count(*), NULL FROM jobs INDEXED BY jobs_leases "
+    "WHERE status = 'running' GROUP BY workspace, kind"
+)
 
 
 class SqliteStore:
@@ -52,6 +62,7 @@ class SqliteStore:
 
     #: One writer at a time: events are committed in the order of their numbers.
     events_in_commit_order = True
+    backend = "sqlite"
 
     def __init__(self, path: str, *, clock: Clock | None = None, options: SqliteOptions | None = None) -> None:
         self.path = path
@@ -61,6 +72,7 @@ class SqliteStore:
         self._engine: Engine | None = None
         self.keys = SqliteKeys(self)  # a local read is cheap: no cache, so a revocation holds at once
         self.catalog = SqliteCatalog(self)
+        self.webhooks = SqliteWebhooks(self)
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -297,17 +309,36 @@ class SqliteStore:
             ).fetchall()
             requeued: list[str] = []
             failed: list[str] = []
+            kinds: dict[str, str] = {}
             for row in rows:
                 job = read_job(row)
                 outcome = lost(job, now)
                 sql, params = finish_statement(outcome, n)
                 if conn.execute(sql + " AND lease_expires_at < ?", (*params, n)).rowcount:
                     (requeued if outcome.verdict == Verdict.RETRY else failed).append(job.id)
+                    kinds[job.id] = job.kind
             if requeued or failed:
                 signal(conn, STOPPED, *([WORK] if requeued else []), *([ENDED] if failed else []))
-            return Rescued(requeued, failed)
+            return Rescued(requeued, failed, kinds)
 
         return await self.engine.write(run)
+
+    async def active_counts(self) -> list[JobCount]:
+        def run(conn: sqlite3.Connection) -> list[JobCount]:
+            return [
+                JobCount(workspace, kind, JobStatus(status), count, None if due is None else from_micros(due))
+                for workspace, kind, status, count, due in conn.execute(_ACTIVE_COUNTS)
+            ]
+
+        return await self.engine.read(run)
+
+    async def migrations_applied(self) -> list[int]:
+        def run(conn: sqlite3.Connection) -> list[int]:
+            if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'jobhouse_migrations'").fetchone() is None:
+                return []
+            return [row[0] for row in conn.execute("SELECT version FROM jobhouse_migrations ORDER BY version")]
+
+        return await self.engine.read(run)
 
     async def seen(self, job_ids: Collection[str]) -> dict[str, Seen | None]:
         ids = ids_json(job_ids)

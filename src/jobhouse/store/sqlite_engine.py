@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -54,6 +55,12 @@ class SqliteOptions:
 
 
 def connect(path: str, options: SqliteOptions) -> sqlite3.Connection:
+    if path != ":memory:" and not os.path.exists(path):
+        # A new store file is readable by this user only (0600); SQLite gives its -wal and -shm
+        # files the same permissions. An existing file keeps the ones its owner chose, and is never
+        # opened here: closing any descriptor of a file drops this process's SQLite locks on it.
+        with contextlib.suppress(OSError):  # already there, or cannot be: sqlite3 says which
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=options.busy_timeout)
     conn.execute(f"PRAGMA busy_timeout = {int(options.busy_timeout * 1000)}")
     if path != ":memory:":

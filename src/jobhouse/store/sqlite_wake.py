@@ -37,6 +37,7 @@ class Beside:
     """The wake-up socket and writer lock of one process on one database file."""
 
     def __init__(self, database: str) -> None:
+        self.database = database
         self.directory = Path(f"{database}-wake")
         self.name = f"{os.getpid()}-{secrets.token_hex(4)}.sock"
         self._dir_fd: int | None = None
@@ -45,12 +46,21 @@ class Beside:
         self._sender: socket.socket | None = None
         self._linux = False
 
+    def _mode(self) -> int:
+        """The directory's mode: whoever may write the database may use its wake-ups (0700 for a
+        file of this user only)."""
+        try:
+            mode = os.stat(self.database).st_mode
+        except OSError:
+            return 0o700
+        return 0o700 | (0o070 if mode & 0o020 else 0) | (0o007 if mode & 0o002 else 0)
+
     def open(self) -> None:
         """Bind this process's socket and open the lock; on any failure, go without (polls only)."""
         if not hasattr(socket, "AF_UNIX"):  # pragma: no cover - not on POSIX
             return
         try:
-            self.directory.mkdir(exist_ok=True)
+            self.directory.mkdir(mode=self._mode(), exist_ok=True)
             self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
             self._linux = sys.platform.startswith("linux") and os.path.isdir(f"/proc/self/fd/{self._dir_fd}")
             self._lock_fd = os.open(self.directory / "lock", os.O_RDWR | os.O_CREAT, 0o600)

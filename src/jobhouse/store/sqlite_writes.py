@@ -72,7 +72,7 @@ def create_job(
 
 INSERT = (
     "INSERT INTO jobs (id, workspace, kind, subject, title, status, steps, input, metadata, max_attempts, run_at, "
-    "created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?)"
+    "created_at, updated_at, callback_url) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -80,7 +80,7 @@ def insert_row(job: Job) -> tuple[Any, ...]:
     n = to_micros(job.created_at)
     return (
         job.id, job.workspace, job.kind, job.subject, job.title, steps_json(job.steps), codec.encode(job.input),
-        codec.encode(job.metadata), job.max_attempts, to_micros(job.run_at), n, n,
+        codec.encode(job.metadata), job.max_attempts, to_micros(job.run_at), n, n, job.callback_url,
     )  # fmt: skip
 
 
