@@ -68,48 +68,19 @@ class Dispatch:
             self.index.setdefault(len(segments), []).append((route, fixed, route.endpoint))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if self.observe is not None and scope["type"] == "http":
-            await self._observed(self.observe, scope, receive, send)
-        else:
-            await self._serve(scope, receive, send)
-
-    async def _observed(self, observe: Observe, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve, telling `observe` how long the answer's head took (a stream's life is not counted;
-        an unexpected error counts as the 500 the outer handler answers)."""
-        started = perf_counter()
-        told = False
-
-        def tell(status: int) -> None:
-            nonlocal told
-            if not told:
-                told = True
-                route = scope.get("route")
-                path = route.path if isinstance(route, Route) else None
-                observe(path, scope["method"], status, perf_counter() - started)
-
-        async def sending(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                tell(message["status"])
-            await send(message)
-
-        try:
-            await self._serve(scope, receive, sending)
-        except Exception:
-            tell(500)
-            raise
-
-    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = perf_counter()
         request_id = self._request_id(scope)
         refusal = self._refusal(scope)
         if refusal is not None:
+            self._tell(scope, refusal.status_code, started)
             await tagged(refusal, request_id)(scope, receive, send)
             return
         endpoint = self._find(scope)
         if endpoint is None:
-            await self.app(scope, receive, tagging(send, request_id))
+            await self._routed(scope, receive, tagging(send, request_id), started)
             return
         try:
             response = await endpoint(Request(scope, receive))
@@ -120,7 +91,40 @@ class Dispatch:
         except ClientDisconnect:  # hung up mid-body: no one to answer, nothing wrong
             client_gone(scope["method"], scope["path"])
             return
+        except Exception:
+            self._tell(scope, 500, started)  # the outer handler answers 500
+            raise
+        # The time to the answer, its body excepted (an event stream's life is not a latency).
+        self._tell(scope, response.status_code, started)
         await tagged(response, request_id)(scope, receive, send)
+
+    def _tell(self, scope: Scope, status: int, started: float) -> None:
+        if self.observe is not None:
+            route = scope.get("route")
+            path = route.path if isinstance(route, Route) else None
+            self.observe(path, scope["method"], status, perf_counter() - started)
+
+    async def _routed(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """What Starlette's router answers (404, 405, redirects, and the routes it serves), timed to
+        the answer's head."""
+        if self.observe is None:
+            await self.app(scope, receive, send)
+            return
+        told = False
+
+        async def sending(message: Message) -> None:
+            nonlocal told
+            if message["type"] == "http.response.start" and not told:
+                told = True
+                self._tell(scope, message["status"], started)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception:
+            if not told:
+                self._tell(scope, 500, started)
+            raise
 
     def _request_id(self, scope: Scope) -> bytes:
         """The request's id (the client's when sane, else a new one), bound to what this request logs."""

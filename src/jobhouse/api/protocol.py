@@ -251,7 +251,6 @@ if find_spec("httptools") is not None:
                 if self.in_body:
                     self._feed(data)
                     return
-                self.arm_head()
                 piece, data = data[: limit - self.head_bytes], data[limit - self.head_bytes :]
                 self.head_bytes += len(piece)
                 if not self._feed(piece):
@@ -259,6 +258,10 @@ if find_spec("httptools") is not None:
                 if not self.in_body and self.head_bytes >= limit:
                     self.refuse(self.headers_too_large())
                     return
+            if not self.in_body and self.head_bytes:
+                # A request's head began and is not complete: it has `header_timeout` from now (a
+                # head that arrives whole, as nearly all do, never needs a timer).
+                self.arm_head()
 
         def _feed(self, data: bytes) -> bool:
             """Parse `data`; False once the connection is done with (refused, or upgraded)."""
