@@ -105,6 +105,10 @@ def refusal(exc: JobhouseError, default_headers: list[tuple[bytes, bytes]]) -> b
     return b"".join((*lines, b"\r\n", response.body))
 
 
+#: How late the idle timer may fire and still close: later, the event loop was held up, not the client.
+IDLE_LATE = 1.0
+
+
 class _Guard:
     """What both protocols add: the timers, the concurrency check and the refusal. It uses the
     attributes uvicorn's protocols have."""
@@ -115,8 +119,11 @@ class _Guard:
     server_state: ServerState
     client: tuple[str, int] | None
     timeout_keep_alive_task: asyncio.TimerHandle | None
+    cycle: Any
 
     def _guard_init(self) -> None:
+        self.timeout_keep_alive: int = self.limits.idle_timeout  # type: ignore[assignment]  # uvicorn's is an int
+        self.limit_concurrency: int | None = None  # checked here instead, to answer in the envelope
         self.head_timer: asyncio.TimerHandle | None = None
         self.refused = False
         self.dropped = 0
@@ -125,16 +132,29 @@ class _Guard:
 
     def responding(self) -> bool:
         """Whether a response is under way (a refusal cannot be written in the middle of one)."""
-        raise NotImplementedError
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)  # type: ignore[misc]  # uvicorn's protocol, next in the MRO
+        self.arm_idle()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.disarm_head()
+        super().connection_lost(exc)  # type: ignore[misc]
 
     def arm_idle(self) -> None:
         """Close the connection if it stays silent for `idle_timeout` (as uvicorn does between requests)."""
         if self.timeout_keep_alive_task is None:
-            self.timeout_keep_alive_task = self.loop.call_later(self.limits.idle_timeout, self.close_idle)
+            deadline = self.loop.time() + self.limits.idle_timeout
+            self.timeout_keep_alive_task = self.loop.call_at(deadline, self.close_idle, deadline)
 
-    def close_idle(self) -> None:
+    def close_idle(self, deadline: float) -> None:
         self.timeout_keep_alive_task = None
-        if not self.transport.is_closing():
+        if self.loop.time() - deadline > IDLE_LATE:
+            # The loop was held up (thousands of connections at once on a busy machine): what the
+            # client sent may be waiting unread, so its silence is not known. It gets another period.
+            self.arm_idle()
+        elif not self.transport.is_closing():
             self.transport.close()
 
     def arm_head(self) -> None:
@@ -224,22 +244,9 @@ if find_spec("httptools") is not None:
         def __init__(self, config: Config, server_state: ServerState, app_state: dict[str, Any], **kw: Any) -> None:
             super().__init__(config, server_state, app_state, **kw)
             self._guard_init()
-            self.timeout_keep_alive = self.limits.idle_timeout  # type: ignore[assignment]
-            self.limit_concurrency = None  # checked here instead, to answer in the envelope
             self.head_bytes = 0
             self.in_body = False
             self.header_count = 0
-
-        def responding(self) -> bool:
-            return self.cycle is not None and not self.cycle.response_complete
-
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-            super().connection_made(transport)
-            self.arm_idle()
-
-        def connection_lost(self, exc: Exception | None) -> None:
-            self.disarm_head()
-            super().connection_lost(exc)
 
         def data_received(self, data: bytes) -> None:
             if self.refused:
@@ -329,19 +336,6 @@ class GuardedH11(_Guard, H11Protocol):
         super().__init__(config, server_state, app_state, **kw)
         self._guard_init()
         self.conn = self.guarded = _H11Connection(self, self.limits.max_header_bytes)
-        self.timeout_keep_alive = self.limits.idle_timeout  # type: ignore[assignment]
-        self.limit_concurrency = None  # checked here instead, to answer in the envelope
-
-    def responding(self) -> bool:
-        return self.cycle is not None and not self.cycle.response_complete
-
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
-        self.arm_idle()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self.disarm_head()
-        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self.refused:
