@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import functools
 import os
+import ssl
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import hypothesis
@@ -15,7 +18,32 @@ from jobhouse.store.sqlite import SqliteStore
 from tests import pg
 from tests.beacon import Beacon
 from tests.helpers import api_client
-from tests.servers import Machine, ServerProcess, running_server, standard_machine
+from tests.servers import Machine, ServerPool, ServerProcess, standard_machine, start_server
+
+
+def _share_the_default_ssl_context() -> None:
+    """Each httpx client builds its own SSL context, loading the whole CA bundle: 40-70 ms of CPU
+    per client, and the tests make thousands (a server start polls /healthz a dozen times, each
+    test opens its clients), though they speak plain HTTP on loopback. Clients that ask for the
+    default verification share one context made exactly so instead; any other `verify` or `cert`
+    gets its own, as before."""
+    from httpx._transports import default
+
+    build = default.create_ssl_context
+
+    @functools.cache
+    def shared(trust_env: bool) -> ssl.SSLContext:
+        return build(verify=True, cert=None, trust_env=trust_env)
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is True and cert is None:
+            return shared(trust_env)
+        return build(verify=verify, cert=cert, trust_env=trust_env)
+
+    default.create_ssl_context = create_ssl_context
+
+
+_share_the_default_ssl_context()
 
 # Property tests: a quick look in the default run, the thorough one with the slow tests (-m slow).
 hypothesis.settings.register_profile("fast", max_examples=40, deadline=None)
@@ -65,23 +93,47 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
     return standard_machine(tmp_path_factory.mktemp("machine"))
 
 
-@pytest.fixture(scope="session", params=BACKENDS)
-def server(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
-) -> Iterator[ServerProcess]:
-    """One real `jobhouse serve` process per backend (embedded workers, the test kinds)."""
-    database = backend_url(request, request.param, tmp_path_factory.mktemp("server") / "jobhouse.db")
-    with running_server(database, machine) as process:
-        yield process
+@pytest.fixture(scope="session")
+def session_servers() -> Iterator[ServerPool]:
+    """Servers that live until the end of the session, however the tests using them are ordered."""
+    with ServerPool() as pool:
+        yield pool
 
 
 @pytest.fixture(scope="session")
-def idle_server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
+def session_pg_servers(pg_database: str) -> Iterator[ServerPool]:
+    """The same, for servers on this session's PostgreSQL database (stopped before it is dropped)."""
+    with ServerPool() as pool:
+        yield pool
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> ServerProcess:
+    """One real `jobhouse serve` process per backend (embedded workers, the test kinds). Started
+    once per session and backend: a test of the other backend in between does not restart it."""
+
+    def start() -> ServerProcess:
+        database = backend_url(request, request.param, tmp_path_factory.mktemp("server") / "jobhouse.db")
+        return start_server(database, machine)
+
+    pool: ServerPool = request.getfixturevalue(
+        "session_pg_servers" if request.param == "postgres" else "session_servers"
+    )
+    return pool.get(f"server-{request.param}", start)
+
+
+@pytest.fixture(scope="session")
+def idle_server(
+    tmp_path_factory: pytest.TempPathFactory, machine: Machine, session_servers: ServerPool
+) -> ServerProcess:
     """A server with no workers: its jobs stay queued. Its refresher looks only once a minute, so a
     long-poll it answers at once was woken by the hub, not found by a refresh."""
-    db = tmp_path_factory.mktemp("idle") / "jobhouse.db"
-    with running_server(db, machine, args=["--no-workers"], env={"JOBHOUSE_REFRESH_INTERVAL": "60"}) as process:
-        yield process
+
+    def start() -> ServerProcess:
+        db = tmp_path_factory.mktemp("idle") / "jobhouse.db"
+        return start_server(db, machine, args=["--no-workers"], env={"JOBHOUSE_REFRESH_INTERVAL": "60"})
+
+    return session_servers.get("idle", start)
 
 
 @pytest.fixture

@@ -29,6 +29,8 @@ API_ROUTES = [
     ("POST", "/api/jobs"),
     ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
     ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
+    ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/retry"),
+    ("DELETE", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
     ("GET", "/api/jobs/events"),
     ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/events"),
     ("GET", "/api/v1/run/jobs/550e8400-e29b-41d4-a716-446655440000/events"),

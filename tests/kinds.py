@@ -115,3 +115,36 @@ def leak(ctx: JobContext) -> None:
 @jobs.kind("boom-shown", title="Fails, and shows why", max_attempts=1, expose_traceback=True)
 async def boom_shown(ctx: JobContext) -> None:
     raise ValueError("boom: shown to clients")
+
+
+@jobs.kind("paced", title="Paced by group", max_attempts=1, concurrency=2, concurrency_key="group")
+async def paced(ctx: JobContext) -> dict[str, Any]:
+    """Runs at most two at a time per `group`; says when it ran (wall clock, for overlaps)."""
+    start = time.time()
+    await asyncio.sleep(float(ctx.input.get("seconds", 0.2)))
+    return {"start": start, "end": time.time()}
+
+
+@jobs.kind("once", title="Once per key a minute", max_attempts=1, unique_for=60, unique_key="key")
+async def once(ctx: JobContext) -> dict[str, Any]:
+    return {"key": ctx.input.get("key")}
+
+
+@jobs.kind("stamp", title="Says when it started", max_attempts=1)
+async def stamp(ctx: JobContext) -> dict[str, Any]:
+    """Its start on the server's clock, and a pause (so a backlog of them lasts)."""
+    started = time.time()
+    await asyncio.sleep(float(ctx.input.get("seconds", 0)))
+    return {"started": started}
+
+
+# -- retry (tests/test_retry_delete.py) ----------------------------------------------------------------
+
+
+@jobs.kind("gate", title="Fails until its gate is open", steps=[("pass", "Passing the gate")], max_attempts=1)
+def gate(ctx: JobContext) -> dict[str, Any]:
+    """Fails while the file input["gate"] does not exist; completes once the test has made it."""
+    with ctx.step("pass"):
+        if not os.path.exists(ctx.input["gate"]):
+            raise FileNotFoundError(f"the gate is closed on attempt {ctx.attempt}")
+    return {"passed_on": ctx.attempt}

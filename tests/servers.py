@@ -11,7 +11,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -29,6 +29,10 @@ FAST_SETTINGS = {
     "JOBHOUSE_SHUTDOWN_GRACE": "2",
     "JOBHOUSE_LOG_LEVEL": "warning",
 }
+#: What `start_server` and `start_worker` add: sources read on a thread of the process, so that no
+#: forkserver and scan processes start (and stop) with every server. The search's own servers
+#: (tests/test_search.py, tests/test_relevance.py) read them in 2 worker processes, as by default.
+LEAN_SETTINGS = {"JOBHOUSE_SCAN_WORKERS": "0"}
 
 
 def free_port() -> int:
@@ -226,7 +230,7 @@ def start_server(
     ready_path: str = "/healthz",
 ) -> ServerProcess:
     port = free_port()
-    environ = {**os.environ, **FAST_SETTINGS, **(machine.environ() if machine else {})}
+    environ = {**os.environ, **FAST_SETTINGS, **LEAN_SETTINGS, **(machine.environ() if machine else {})}
     environ |= {"JOBHOUSE_PORT": str(port), "JOBHOUSE_DATABASE_URL": database_url(db), **data_dir(db), **(env or {})}
     if command is None:
         argv = [sys.executable, "-m", "jobhouse", "serve", *(["--app", app] if app else []), *args]
@@ -264,9 +268,42 @@ def running_server(db: Path | str, machine: Machine | None = None, **kwargs: obj
         server.stop()
 
 
+def stop_all(servers: Sequence[ServerProcess], timeout: float = 15) -> None:
+    """Stop `servers` together: each is sent SIGTERM at once, then waited for (as `stop` does)."""
+    for server in servers:
+        if server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.stop(timeout)
+
+
+class ServerPool:
+    """Servers started on first use and kept until the pool closes, whichever test asks next: a
+    session fixture parametrized by backend is set up again each time the backend it is asked for
+    changes, and a server of its own would be restarted with it."""
+
+    def __init__(self) -> None:
+        self._servers: dict[str, ServerProcess] = {}
+
+    def get(self, name: str, start: Callable[[], ServerProcess]) -> ServerProcess:
+        """The server called `name`, started with `start()` if it is not running yet."""
+        server = self._servers.get(name)
+        if server is None:
+            server = self._servers[name] = start()
+        return server
+
+    def __enter__(self) -> ServerPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        servers, self._servers = list(self._servers.values()), {}
+        stop_all(servers)
+
+
 def start_worker(db: Path | str, env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen[bytes]:
     """A `jobhouse worker` process running the test kinds on `db` (its stderr appended to `log`)."""
-    environ = {**os.environ, **FAST_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db), **data_dir(db), **(env or {})}
+    environ = {**os.environ, **FAST_SETTINGS, **LEAN_SETTINGS, "JOBHOUSE_DATABASE_URL": database_url(db)}
+    environ |= {**data_dir(db), **(env or {})}
     with open(log or os.devnull, "ab") as stderr:
         return subprocess.Popen(
             [sys.executable, "-m", "jobhouse", "worker", "--app", "tests.kinds:jobs"],

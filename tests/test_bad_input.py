@@ -175,7 +175,7 @@ async def test_integers_come_back_exactly_or_are_refused(client: httpx.AsyncClie
         ("GET", "/api/nothing-here", 404),
         ("GET", "/api/v1/run/jobs", 404),
         ("PUT", "/api/jobs", 405),
-        ("DELETE", "/api/jobs/550e8400-e29b-41d4-a716-446655440000", 405),
+        ("PATCH", "/api/jobs/550e8400-e29b-41d4-a716-446655440000", 405),
         ("GET", "/api/v1/run/search/jobs", 405),
         ("GET", "/api/v1/run/search", 405),
         ("PATCH", "/api/v1/run/sources", 405),

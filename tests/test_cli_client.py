@@ -10,6 +10,7 @@ import os
 import re
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -135,6 +136,43 @@ async def test_errors_are_one_line_on_stderr_with_their_exit_code(server: Server
     code, _, err = await invoke(environ(server, key), "jobs", "create", "echo", "--input", "[1]")
     assert code == 2  # a bad command line, as click reports it
     assert "must be a JSON object" in err
+
+
+async def test_create_takes_a_time_a_delay_and_a_priority_and_get_and_list_show_them(
+    server: ServerProcess, key: str
+) -> None:
+    env = environ(server, key)
+    at = (datetime.now(UTC) + timedelta(hours=1)).replace(microsecond=250_000)
+    later = await json_of(env, "jobs", "create", "echo", "--at", at.isoformat(), "--priority", "-4")
+    assert (later["status"], later["priority"]) == ("queued", -4)
+    assert later["scheduledAt"] == at.strftime("%Y-%m-%dT%H:%M:%S.250Z")
+
+    code, out, _ = await invoke(env, "jobs", "get", later["id"])
+    assert code == 0
+    rows = {words[0]: words[1:] for line in out.splitlines() if (words := line.split())}
+    assert rows["scheduled"] == [at.isoformat()]
+    assert rows["priority"] == ["-4"]
+    code, out, _ = await invoke(env, "jobs", "list")
+    assert code == 0
+    assert "priority" in out.splitlines()[1]  # a column, since a listed job has a priority of its own
+    line = next(line for line in out.splitlines() if later["id"] in line)  # the id whole, on one line
+    assert re.search(r"│ queued \(in 59m\)\s+│ -4\s+│", line), out
+
+    soon = await json_of(env, "jobs", "create", "echo", "--delay", "0.3", "--priority", "6", "--wait")
+    assert (soon["status"], soon["priority"], soon["scheduledAt"]) == ("completed", 6, None)
+    assert await json_of(env, "jobs", "cancel", later["id"])
+
+    for args, message in [
+        (["--at", "2030-01-01T09:00:00"], "needs a UTC offset"),
+        (["--at", "tomorrow"], "not an ISO 8601 time"),
+        (["--at", "2030-01-01T09:00:00Z", "--delay", "5"], "give --at or --delay, not both"),
+        (["--priority", "11"], "Invalid value for '--priority'"),
+        (["--delay", "-1"], "Invalid value for '--delay'"),
+    ]:
+        code, out, err = await invoke(env, "jobs", "create", "echo", *args)
+        assert (code, out) == (2, ""), args  # a bad command line: nothing is sent
+        assert message in err, err
+    assert [job["id"] for job in await json_of(env, "jobs", "list")] == [soon["id"], later["id"]]
 
 
 # -- the live display, in a pseudo-terminal ----------------------------------------------------

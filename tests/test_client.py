@@ -16,6 +16,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,13 @@ from jobhouse import Queue, open_store
 from jobhouse.client import (
     AsyncClient,
     Client,
+    ConnectionFailed,
     InvalidRequest,
     InvalidSelector,
     JobAlreadyFinished,
+    JobNotFinished,
     JobNotFound,
+    JobNotRetryable,
     QueueUnavailable,
     SourceNotFound,
     Unauthorized,
@@ -514,3 +518,120 @@ async def test_the_workspace_stream_resumes_follows_and_filters(ctx: Ctx) -> Non
     third = await client.jobs.create("echo")
     live = await until_ended(stream, {third.id})
     assert [(event.job.id, event.job.status) for event in live] == [(third.id, "completed")]
+
+
+# -- retry and delete (shared scenarios) -------------------------------------------------------------
+
+
+@scenario("retry")
+async def retry(ctx: Ctx) -> None:
+    client = await ctx.client()
+    job = await client.jobs.create("boom")
+    first = await client.jobs.wait(job.id, timeout=30)
+    assert (first.status, first.attempt, first.max_attempts) == ("failed", 1, 1)
+
+    again = await client.jobs.retry(job.id)
+
+    assert (again.id, again.status, again.error, again.attempt, again.max_attempts) == (job.id, "queued", None, 1, 2)
+    assert [error.attempt for error in again.errors] == [1]
+    second = await client.jobs.wait(job.id, timeout=30)
+    assert (second.status, second.attempt, second.max_attempts) == ("failed", 2, 2)
+    assert [(error.attempt, error.type) for error in second.errors] == [(1, "ValueError"), (2, "ValueError")]
+
+    finished = await client.jobs.create("echo")
+    await client.jobs.wait(finished.id, timeout=30)
+    with pytest.raises(JobNotRetryable) as refused:
+        await client.jobs.retry(finished.id)
+    assert (refused.value.status, refused.value.code) == (409, "JOB_NOT_RETRYABLE")
+
+    proxy = await ctx.proxy()
+    lossy = await ctx.client(proxy.url)
+    proxy.add(method="POST", path=f"/api/jobs/{job.id}/retry", action="drop-response", times=1)
+    with pytest.raises(ConnectionFailed):
+        await lossy.jobs.retry(job.id)
+    assert proxy.hits[f"POST /api/jobs/{job.id}/retry"] == 1  # not sent again
+    third = await client.jobs.wait(job.id, timeout=30)
+    assert (third.status, third.attempt, len(third.errors)) == ("failed", 3, 3)
+
+
+@scenario("delete")
+async def delete(ctx: Ctx) -> None:
+    client = await ctx.client()
+    done = await client.jobs.create("echo")
+    await client.jobs.wait(done.id, timeout=30)
+
+    assert await client.jobs.delete(done.id) is None
+
+    with pytest.raises(JobNotFound):
+        await client.jobs.get(done.id)
+    assert done.id not in [job.id async for job in client.jobs.list()]
+
+    held = await client.jobs.create("hold", input={"beacon": ctx.beacon.address})
+    await ctx.beacon.seen(f"started {held.id}")
+    with pytest.raises(JobNotFinished) as refused:
+        await client.jobs.delete(held.id)
+    assert (refused.value.status, refused.value.code) == (409, "JOB_NOT_FINISHED")
+    assert (await client.jobs.get(held.id)).status == "running"
+    await client.jobs.cancel(held.id)
+
+    proxy = await ctx.proxy()
+    lossy = await ctx.client(proxy.url)
+    proxy.add(method="DELETE", path=f"/api/jobs/{held.id}", action="drop-response", times=1)
+    await lossy.jobs.delete(held.id)
+    assert proxy.hits[f"DELETE /api/jobs/{held.id}"] == 2  # sent again, and the job was gone: deleted
+    with pytest.raises(JobNotFound):
+        await client.jobs.get(held.id)
+
+
+# -- job control: scheduled jobs and priorities (shared scenarios) ----------------------------------
+
+
+@scenario("scheduled")
+async def scheduled(ctx: Ctx) -> None:
+    client = await ctx.client()
+    delayed = await client.jobs.create("echo", delay=0.3)
+    at = datetime.now(UTC) + timedelta(milliseconds=600)  # ahead still when it arrives, on a slow machine too
+    timed = await client.jobs.create("echo", run_at=at)
+
+    assert (delayed.status, timed.status) == ("queued", "queued")
+    assert delayed.scheduled_at is not None
+    assert abs(delayed.scheduled_at - delayed.created_at - timedelta(milliseconds=300)) < timedelta(milliseconds=50)
+    assert timed.scheduled_at is not None
+    assert abs(timed.scheduled_at - at) < timedelta(milliseconds=1)
+    for job in (delayed, timed):
+        done = await client.jobs.wait(job.id, timeout=30)
+        assert (done.status, done.scheduled_at) == ("completed", None)
+        assert done.started_at is not None
+        assert done.started_at >= job.scheduled_at
+
+    with pytest.raises(ValueError, match="no time zone"):
+        await client.jobs.create("echo", run_at=datetime(2030, 1, 1, 9, 0))  # naive: nothing is sent
+    assert {job.id async for job in client.jobs.list()} == {delayed.id, timed.id}
+
+
+@scenario("priority")
+async def priority(ctx: Ctx) -> None:
+    client = await ctx.client()
+    urgent = await client.jobs.create("echo", priority=7)
+    plain = await client.jobs.create("echo")
+
+    assert (urgent.priority, plain.priority) == (7, 0)
+    assert (await client.jobs.get(urgent.id)).priority == 7
+    with pytest.raises(InvalidRequest) as refused:
+        await client.jobs.create("echo", priority=11)
+    assert (refused.value.status, refused.value.code) == (400, "INVALID_REQUEST")
+    assert "priority" in refused.value.message
+
+
+@pytest.mark.parametrize("ctx", FLAVOURS, indirect=True)
+async def test_the_run_surface_creates_take_a_delay_a_time_and_a_priority(ctx: Ctx) -> None:
+    """Not a shared scenario: `run.create_search` and `sources.sync` with job-control arguments."""
+    client = await ctx.client()
+    search = await client.run.create_search("firefox", os="linux", delay=timedelta(seconds=0.3), priority=-4)
+    assert (search.status, search.priority) == ("queued", -4)
+    assert search.scheduled_at is not None
+    sync = await client.sources.sync("path", run_at=datetime.now(UTC) - timedelta(hours=1), priority=2)
+    assert (sync.priority, sync.scheduled_at) == (2, None)  # a time past is now
+    done = await client.run.wait(search.job_id, timeout=30)
+    assert (done.status, done.scheduled_at) == ("done", None)
+    assert (await client.run.wait(sync.job_id, timeout=30)).status == "done"

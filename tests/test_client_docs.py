@@ -72,6 +72,9 @@ def test_cli_md_runs_as_written(examples_server: ServerProcess, tmp_path: Path) 
     assert "Analyzing Competitor" in out
     assert "still running (exit code 3)" in out
     assert "cancelled (exit code 2)" in out
+    assert re.search(r"^status +queued *$", out, re.MULTILINE)  # the job created for an hour later
+    assert re.search(r"^scheduled +\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+\+00:00 *$", out, re.MULTILINE)
+    assert re.search(r"^priority +5 *$", out, re.MULTILINE)
     assert out.splitlines()[-2:] == ["completed", "firefox"]
 
 

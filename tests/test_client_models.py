@@ -8,6 +8,7 @@ import asyncio
 import sys
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -119,12 +120,43 @@ def test_models_read_a_real_job_and_write_it_back_as_the_server_did(openapi: dic
         "attempt": 1,
         "maxAttempts": 2,
         "errors": [],
+        "priority": -3,
+        "scheduledAt": None,
         "aFieldFromANewerServer": True,
     }
     job = _models.Job.model_validate(body)
     assert (job.outcome, job.terminal, job.cancelled, job.started_at.microsecond) == ("cancelled", True, True, 112000)
+    assert (job.priority, job.scheduled_at) == (-3, None)
     del body["aFieldFromANewerServer"]
     assert job.model_dump(mode="json", by_alias=True) == body
+
+    scheduled = _models.Job.model_validate({**body, "status": "queued", "scheduledAt": "2030-01-01T09:00:00.250Z"})
+    assert scheduled.scheduled_at == datetime(2030, 1, 1, 9, 0, 0, 250000, tzinfo=UTC)
+    assert scheduled.model_dump(mode="json", by_alias=True)["scheduledAt"] == "2030-01-01T09:00:00.250Z"
+
+
+def test_a_schedule_goes_on_the_wire_as_the_server_reads_it() -> None:
+    at = datetime(2030, 1, 1, 9, 0, tzinfo=timezone(timedelta(hours=2)))
+    create = core.jobs_create(
+        "echo",
+        input=None,
+        metadata=None,
+        competitor_id=None,
+        display_title=None,
+        idempotency_key=None,
+        control=core.Control.of(at, None, 4),
+    )
+    assert create.body == {"type": "echo", "runAt": "2030-01-01T09:00:00+02:00", "priority": 4}
+    # a delay in seconds, or a timedelta, as whole milliseconds: rounded up, never earlier than asked
+    assert core.Control.of(None, 0.7, None).run() == {"delay_ms": 700}
+    assert core.Control.of(None, timedelta(microseconds=1500), None).run() == {"delay_ms": 2}
+    assert core.Control.of(None, 0, 0).run() == {"delay_ms": 0, "priority": 0}
+    search = core.run_create_search({"app": "gimp"}, None, core.Control.of(None, 30, -2))
+    assert search.body == {"app": "gimp", "delay_ms": 30000, "priority": -2}
+    assert core.sources_sync(None, False, None).body is None
+    assert core.sources_sync("path", True, None, core.Control.of(None, None, 1)).body == {"force": True, "priority": 1}
+    with pytest.raises(ValueError, match="has no time zone"):
+        core.Control.of(datetime(2030, 1, 1, 9, 0), None, None)
 
 
 # -- errors ------------------------------------------------------------------------------------------
@@ -281,9 +313,17 @@ def test_the_event_decoder_follows_the_sse_rules() -> None:
         (10, "status", "completed"),
     ]
     assert feed.reconnect_delay == 2.5
-    assert feed.finished  # after the terminal event
+    assert not feed.finished  # a retried job's history goes on past an end: over when the server closes
+    feed.closed()
+    assert feed.finished  # closed after the terminal event
     assert feed.last_event_id == "10"
     assert feed.call() is None
+    feed = EventFeed(options, "/api/jobs/j/events", job_event)
+    lines = ["id: 3", "event: status", "data:" + change("j", "failed"), "", "id: 4", "data: " + change("j"), ""]
+    events = [event for line in lines if (event := feed.line(line)) is not None]
+    assert [event.id for event in events] == [3, 4]
+    feed.closed()
+    assert not feed.finished  # closed after an event that is not an end: resumed
 
 
 # -- in-process, and the package's boundaries --------------------------------------------------------

@@ -211,6 +211,7 @@ def test_a_run_job_carries_result_only_once_done_and_error_only_once_failed() ->
             {"id": "ingest", "name": "Processing Intel", "status": "pending"},
         ],
         "attempt": 0,
+        "priority": 0,
     }
     assert run("completed")["result"] == {"battlecard": "ok"}
     assert run("completed")["result_type"] == "battlecard"
@@ -253,6 +254,8 @@ def test_a_workspace_job_has_every_field_always() -> None:
             {"attempt": 1, "message": "lost", "type": "lost", "at": "2025-01-15T10:30:00.123Z"},
             {"attempt": 2, "message": "boom", "type": "RuntimeError", "at": "2025-01-15T10:30:00.000Z"},
         ],
+        "priority": 0,
+        "scheduledAt": None,
     }
     cancelled = views.workspace_job(JOBS["cancelled"], views.PLAIN)
     assert (cancelled.status, cancelled.currentStep) == ("failed", "Cancelled")
@@ -368,6 +371,11 @@ async def test_real_responses_match_the_document(
     await client.post("/api/webhooks/secret")
     await client.get("/api/webhooks/deliveries?status=failed")
     await client.get(f"/api/jobs/{boom['id']}/deliveries")
+    await client.post(f"/api/jobs/{held['id']}/retry")  # 202: cancelled, so it runs again (and holds)
+    await client.post(f"/api/jobs/{held['id']}/retry")  # 409: queued or running
+    await client.delete(f"/api/jobs/{held['id']}")  # 409: not finished
+    await client.post(f"/api/jobs/{held['id']}/cancel")
+    await client.delete(f"/api/jobs/{held['id']}")  # 204
     async with api_client(str(client.base_url), {}) as anonymous:
         await anonymous.get("/api/jobs")
         unauthorized = response_check(anonymous).checked

@@ -284,8 +284,9 @@ async def test_a_burst_of_jobs_refreshes_the_claim_plans_statistics(pg_schema_ur
             ).fetchone()
             plan = await (
                 await conn.execute(
-                    f"EXPLAIN SELECT id FROM {store.schema}.jobs WHERE status = 'queued' AND run_at <= now() "
-                    "AND kind = ANY(%s) ORDER BY run_at, id LIMIT 10 FOR UPDATE SKIP LOCKED",
+                    f"EXPLAIN SELECT id FROM {store.schema}.jobs WHERE status = 'queued' AND NOT scheduled "
+                    "AND concurrency_key IS NULL AND kind = ANY(%s) ORDER BY priority DESC, round, id LIMIT 10 "
+                    "FOR UPDATE SKIP LOCKED",
                     (["k"],),
                 )
             ).fetchall()

@@ -29,7 +29,13 @@ def machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
 
 
 def environ(machine: Machine) -> dict[str, str]:
-    return {**machine.environ(), "PATH": str(machine.bin), "JOBHOUSE_CATALOGS": WELL_KNOWN}
+    # JOBHOUSE_SCAN_WORKERS: read in worker processes, as by default (tests.servers reads on a thread)
+    return {
+        **machine.environ(),
+        "PATH": str(machine.bin),
+        "JOBHOUSE_CATALOGS": WELL_KNOWN,
+        "JOBHOUSE_SCAN_WORKERS": "2",
+    }
 
 
 @pytest.fixture(scope="module")

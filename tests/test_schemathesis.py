@@ -46,9 +46,23 @@ def fuzzed(
     """A server of its own, with kinds that stay quick and harmless whatever their input."""
     database = backend_url(request, request.param, tmp_path_factory.mktemp("fuzz") / "jobhouse.db")
     # Syncs unlimited: a rate limit answers a replayed case differently (429), which hypothesis calls flaky.
-    env = {"JOBHOUSE_SYNC_RATE": "0"}
+    # A generated long-poll may ask for up to 120 s on a job that is not due yet: held 2 s at most here.
+    env = {"JOBHOUSE_SYNC_RATE": "0", "JOBHOUSE_LONG_POLL_MAX": "2"}
     with running_server(database, machine, app="tests.fuzz_kinds:jobs", env=env) as server:
         yield server
+
+
+def call_timeout(case: Any) -> float:
+    """How long one call may take. A job's event stream lasts until its job ends, which a job created
+    to run later (a generated ``delayMs`` or ``runAt``) does not do while the test runs: schemathesis
+    reads a stream until the call's timeout, then checks the events that came. They come at once (the
+    job's state, then pings), so a few seconds of it show what minutes would. Any other call is
+    answered within the long-poll cap (2 s here); its timeout only bounds a loaded machine."""
+    return STREAM_SECONDS if case.path.endswith("/events") else 130
+
+
+#: How long an event stream is read before schemathesis checks what it sent.
+STREAM_SECONDS = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -75,7 +89,7 @@ def test_every_operation_keeps_its_promises(api: OpenApiSchema, auth: dict[str, 
             if mode is GenerationMode.POSITIVE and case.headers and "Idempotency-Key" in case.headers:
                 # A generated key may repeat with another body, which is a (correct) 422.
                 case.headers["Idempotency-Key"] = uuid.uuid4().hex
-            case.call_and_validate(headers=auth, timeout=130, excluded_checks=[positive_data_acceptance])
+            case.call_and_validate(headers=auth, timeout=call_timeout(case), excluded_checks=[positive_data_acceptance])
 
         check()
 
@@ -84,7 +98,7 @@ def test_every_operation_keeps_its_promises(api: OpenApiSchema, auth: dict[str, 
 def test_sequences_of_calls_keep_their_promises(api: OpenApiSchema, auth: dict[str, str]) -> None:
     class Machine(api.as_state_machine()):  # type: ignore[misc]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
-            return {"headers": auth, "timeout": 130}
+            return {"headers": auth, "timeout": call_timeout(case)}
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             case.validate_response(response, excluded_checks=[positive_data_acceptance])

@@ -55,7 +55,8 @@ def catalog_machine(tmp_path_factory: pytest.TempPathFactory) -> Machine:
 def search_server(tmp_path_factory: pytest.TempPathFactory, catalog_machine: Machine) -> Iterator[ServerProcess]:
     catalog = catalog_machine.root / "office.yaml"
     catalog.write_text("apps:\n  - app: word\n    name: Word\n    os: windows\n    kind: gui\n")
-    env = {"JOBHOUSE_CATALOGS": f"{WELL_KNOWN},{catalog}"}
+    # Sources read in scan worker processes, as a server reads them by default (tests.servers reads them on a thread).
+    env = {"JOBHOUSE_CATALOGS": f"{WELL_KNOWN},{catalog}", "JOBHOUSE_SCAN_WORKERS": "2"}
     db = tmp_path_factory.mktemp("search") / "jobhouse.db"
     with running_server(db, catalog_machine, env=env) as server:
         yield server

@@ -11,7 +11,15 @@ import pytest
 from jobhouse import codec
 from jobhouse.catalog import OS, AppKind, Entry
 from jobhouse.clock import ManualClock
-from jobhouse.errors import IdempotencyConflict, InvalidRequest, JobAlreadyFinished, JobNotFound, QuotaExceeded
+from jobhouse.errors import (
+    IdempotencyConflict,
+    InvalidRequest,
+    JobAlreadyFinished,
+    JobNotFinished,
+    JobNotFound,
+    JobNotRetryable,
+    QuotaExceeded,
+)
 from jobhouse.hub import Seen
 from jobhouse.ids import new_id
 from jobhouse.job import (
@@ -806,3 +814,188 @@ async def test_a_pruned_job_takes_its_deliveries_with_it(store: Store, clock: Ma
 
     assert await owed(store) == []
     assert await store.webhooks.claim(10, lease=30) == []
+
+
+# -- retry and delete (a client's control of a finished job) -----------------------------------------
+
+
+async def _failed_once(store: Store, **fields: object) -> Job:
+    """A job that ran once (max_attempts 1), reported progress, and failed."""
+    await enqueue(store, max_attempts=1, **fields)
+    (job,) = await store.claim("w", {str(fields.get("kind", "k"))}, 1, lease=30)
+    running = (Step("a", "Step A", StepStatus.COMPLETED), Step("b", "Step B", StepStatus.RUNNING))
+    await store.report([Report(job.ref, 60, running, "Step B")], lease=30)
+    assert await store.finish([failed(job)]) == [True]
+    return job
+
+
+async def test_retry_queues_a_failed_job_again_as_its_next_attempt(store: Store, clock: ManualClock) -> None:
+    job = await _failed_once(store)
+    clock.advance(5)
+
+    again = await store.retry(job.id, "ws", 2)
+
+    assert again == await store.get(job.id)
+    assert (again.id, again.status, again.attempt, again.max_attempts) == (job.id, JobStatus.QUEUED, 1, 3)
+    assert [e.attempt for e in again.errors] == [1]
+    assert (again.error, again.result, again.result_type) == (None, None, None)
+    assert (again.progress, again.current_step, again.completed_at) == (0, None, None)
+    assert all(step.status is StepStatus.PENDING for step in again.steps)
+    assert (again.run_at, again.updated_at) == (clock.now(), clock.now())
+    assert (again.worker, again.lease_expires_at) == (None, None)
+    assert again.created_at == job.created_at
+
+    (second,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert (second.id, second.attempt) == (job.id, 2)
+    assert await store.finish([failed(second, Verdict.RETRY, retry_at=clock.now())]) == [True]
+    (third,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert await store.finish([failed(third)]) == [True]
+    final = await store.get(job.id)
+    assert final is not None
+    assert (final.status, final.attempt) == (JobStatus.FAILED, 3)
+    assert [e.attempt for e in final.errors] == [1, 2, 3]
+    assert final.error == Failure("it broke", "ValueError", 3)
+
+
+async def test_retry_takes_a_cancelled_job_and_then_it_can_complete(store: Store, clock: ManualClock) -> None:
+    (never_ran,) = await enqueue(store)
+    await store.cancel(never_ran.id)
+
+    again = await store.retry(never_ran.id, None, 3)
+
+    assert (again.status, again.attempt, again.max_attempts) == (JobStatus.QUEUED, 0, 3)
+    assert (again.error, again.errors, again.current_step) == (None, (), None)
+    (claimed,) = await store.claim("w", {"k"}, 1, lease=30)
+    assert claimed.attempt == 1
+    assert await store.finish([completed(claimed, {"ok": True})]) == [True]
+    done = await store.get(never_ran.id)
+    assert done is not None
+    assert (done.status, done.result, done.error) == (JobStatus.COMPLETED, {"ok": True}, None)
+
+
+async def test_retry_refuses_jobs_that_are_not_failed_or_cancelled_and_strangers(store: Store) -> None:
+    await enqueue(store, 2)
+    running, done = await store.claim("w", {"k"}, 2, lease=30)
+    await store.finish([completed(done, "result")])
+    (queued,) = await enqueue(store)
+    before = {job.id: await store.get(job.id) for job in (queued, running, done)}
+
+    for job_id, state in ((queued.id, "is queued"), (running.id, "is running"), (done.id, "completed")):
+        with pytest.raises(JobNotRetryable, match=f"Job {job_id} {state}: only a failed or cancelled job"):
+            await store.retry(job_id, "ws", 3)
+    failed_job = await _failed_once(store, workspace="ours", kind="other")
+    with pytest.raises(JobNotFound):
+        await store.retry(failed_job.id, "theirs", 3)
+    with pytest.raises(JobNotFound):
+        await store.retry(new_id(), None, 3)
+
+    assert {job_id: await store.get(job_id) for job_id in before} == before
+    assert (await store.get(failed_job.id)).status is JobStatus.FAILED  # type: ignore[union-attr]
+
+
+async def test_racing_retries_of_one_job_make_one_new_attempt(store: Store) -> None:
+    job = await _failed_once(store)
+
+    outcomes = await asyncio.gather(*(store.retry(job.id, "ws", 1) for _ in range(8)), return_exceptions=True)
+
+    assert len([o for o in outcomes if isinstance(o, Job)]) == 1
+    assert all(isinstance(o, JobNotRetryable) for o in outcomes if not isinstance(o, Job))
+    got = await store.get(job.id)
+    assert got is not None
+    assert (got.status, got.attempt, got.max_attempts) == (JobStatus.QUEUED, 1, 2)
+
+
+async def test_a_retry_is_a_status_event_and_owes_deliveries_again_when_the_job_ends(
+    store: Store, clock: ManualClock
+) -> None:
+    job = await _failed_once(store, callback_url=HOOK)
+    (mark,) = await store.recent_events(1)
+    assert [d.event for d in await owed(store, job_id=job.id)] == ["job.failed"]
+    clock.advance(1)
+
+    await store.retry(job.id, "ws", 1)
+
+    (event,) = await store.events(mark, job_id=job.id)
+    assert (event.change, event.status, event.attempt, event.progress) == ("status", JobStatus.QUEUED, 1, 0)
+    assert event.current_step is None
+    assert [d.event for d in await owed(store, job_id=job.id)] == ["job.failed"]  # nothing owed for the retry
+    (again,) = await store.claim("w", {"k"}, 1, lease=30)
+    await store.finish([completed(again)])
+    assert sorted(d.event for d in await owed(store, job_id=job.id)) == ["job.completed", "job.failed"]
+
+
+async def test_delete_removes_a_finished_job_its_events_and_its_deliveries(store: Store, clock: ManualClock) -> None:
+    await store.webhooks.subscribe(subscription(clock), "whsec_x", 25)
+    (done,) = await ended_with_callback(store)
+    failed_job = await _failed_once(store)
+    (cancelled_job,) = await enqueue(store)
+    await store.cancel(cancelled_job.id)
+    (kept,) = await ended_with_callback(store)
+    assert len(await owed(store, job_id=done.id)) == 2
+
+    for job in (done, failed_job, cancelled_job):
+        gone = await store.delete(job.id, "ws")
+        assert (gone.id, gone.is_terminal) == (job.id, True)
+        assert await store.get(job.id) is None
+        assert await store.events(0, job_id=job.id) == []
+        assert await owed(store, job_id=job.id) == []
+        with pytest.raises(JobNotFound):
+            await store.delete(job.id, "ws")
+
+    listed = await store.list_jobs(JobQuery("ws"))
+    assert [job.id for job in listed.jobs] == [kept.id]
+    assert await store.events(0, job_id=kept.id) != []
+    assert len(await owed(store, job_id=kept.id)) == 2
+    claimed = await store.webhooks.claim(10, lease=30)
+    assert {c.delivery.job_id for c in claimed} == {kept.id}
+
+
+async def test_delete_refuses_active_jobs_and_strangers_and_changes_nothing(store: Store) -> None:
+    await enqueue(store)
+    (running,) = await store.claim("w", {"k"}, 1, lease=30)
+    (queued,) = await enqueue(store)
+    before = {job.id: await store.get(job.id) for job in (queued, running)}
+
+    for job_id, status in ((queued.id, "queued"), (running.id, "running")):
+        with pytest.raises(JobNotFinished, match=f"Job {job_id} is {status}: .*cancel it first"):
+            await store.delete(job_id, "ws")
+    done = await _failed_once(store, workspace="ours", kind="other")
+    with pytest.raises(JobNotFound):
+        await store.delete(done.id, "theirs")
+    with pytest.raises(JobNotFound):
+        await store.delete(new_id())
+
+    assert {job_id: await store.get(job_id) for job_id in before} == before
+    assert await store.get(done.id) is not None
+
+
+async def test_a_retry_and_a_delete_at_once_one_wins(store: Store) -> None:
+    job = await _failed_once(store)
+
+    retry, delete = await asyncio.gather(
+        store.retry(job.id, "ws", 1), store.delete(job.id, "ws"), return_exceptions=True
+    )
+
+    if isinstance(retry, Job):  # the retry went first: the job is queued, so the delete is refused
+        assert isinstance(delete, JobNotFinished)
+        assert (await store.get(job.id)).status is JobStatus.QUEUED  # type: ignore[union-attr]
+    else:  # the delete went first: nothing is left to retry
+        assert isinstance(retry, JobNotFound)
+        assert isinstance(delete, Job)
+        assert await store.get(job.id) is None
+
+
+async def test_an_idempotency_key_that_named_a_deleted_job_makes_a_new_one(store: Store) -> None:
+    key = Idempotency("key-1", "fingerprint")
+    first, made = await store.create(new_job(), idempotency=key)
+    assert made
+    (claimed,) = await store.claim("w", {"k"}, 1, lease=30)
+    await store.finish([completed(claimed)])
+    await store.delete(first.id, "ws")
+
+    second, made = await store.create(new_job(), idempotency=key)
+
+    assert made
+    assert second.id != first.id
+    again, made = await store.create(new_job(), idempotency=key)
+    assert (again.id, made) == (second.id, False)

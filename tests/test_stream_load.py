@@ -23,6 +23,7 @@ from tests.servers import Machine, ServerProcess, running_server
 pytestmark = pytest.mark.slow
 
 SUBSCRIBERS = 5000
+CONNECTING = 500  # streams being opened at once: below the server's listen backlog, so no SYN is dropped and retried
 
 
 @pytest.fixture(scope="module")
@@ -45,25 +46,38 @@ def enough_sockets(count: int) -> None:
 
 
 class Subscriber:
-    """One stream on its own socket: when it saw its first event, and when the terminal one."""
+    """One stream on its own socket: when it saw its first event, and when the terminal one.
+
+    `settled` is set at the first event, or when the stream failed before it (`failure` says how)."""
 
     def __init__(self) -> None:
-        self.started = asyncio.Event()
+        self.settled = asyncio.Event()
+        self.failure: str | None = None
         self.ended_at: float | None = None
 
-    async def follow(self, url: str, path: str, key: str) -> None:
+    async def follow(self, url: str, path: str, key: str, connecting: asyncio.Semaphore) -> None:
         host, port = url.removeprefix("http://").split(":")
-        reader, writer = await asyncio.open_connection(host, int(port))
-        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n".encode())
+        writer: asyncio.StreamWriter | None = None
         try:
+            async with connecting:  # held until the stream's first event
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nX-API-Key: {key}\r\n\r\n".encode())
+                head = await reader.readline()
+                while not (line := await reader.readline()).startswith(b"event: created"):
+                    if not line:
+                        self.failure = f"closed before its first event; it answered {head!r}"
+                        return
+                self.settled.set()
             while line := await reader.readline():
-                if line.startswith(b"event: created"):
-                    self.started.set()
-                elif line.startswith(b"data: ") and b'"status":"failed"' in line:
+                if line.startswith(b"data: ") and b'"status":"failed"' in line:
                     self.ended_at = time.monotonic()
                     return
+        except OSError as error:
+            self.failure = repr(error)
         finally:
-            writer.close()
+            if writer is not None:
+                writer.close()
+            self.settled.set()
 
 
 @pytest.mark.timeout(240)  # 5,000 connections opened one by one: minutes on a loaded CI machine
@@ -77,10 +91,13 @@ async def test_five_thousand_streams_cost_under_100mb_and_all_hear_the_end_at_on
         before = server.memory_info().rss
 
         subscribers = [Subscriber() for _ in range(SUBSCRIBERS)]
-        following = [asyncio.create_task(s.follow(lone_server.url, path, key)) for s in subscribers]
+        connecting = asyncio.Semaphore(CONNECTING)
+        following = [asyncio.create_task(s.follow(lone_server.url, path, key, connecting)) for s in subscribers]
         async with asyncio.timeout(120):
             for subscriber in subscribers:
-                await subscriber.started.wait()
+                await subscriber.settled.wait()
+        failures = [s.failure for s in subscribers if s.failure]
+        assert not failures, f"{len(failures)} of {SUBSCRIBERS} streams failed to open, e.g. {failures[0]}"
         assert (await http.get("/healthz")).json()["streams"] == SUBSCRIBERS
         grown = server.memory_info().rss - before
 

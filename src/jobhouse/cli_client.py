@@ -20,6 +20,7 @@ import contextlib
 import json
 import sys
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from itertools import islice
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -27,7 +28,7 @@ import typer
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.progress_bar import ProgressBar
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from jobhouse.client import ApiError, AsyncClient, Client, ConnectionFailed, Job, JobChange, JobNotFound, NotFound
@@ -46,7 +47,9 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print JSON on stdout inste
 JobId = Annotated[str, typer.Argument(help="The job's id")]
 Timeout = Annotated[float | None, typer.Option("--timeout", help="Give up waiting after this many seconds (exit 3)")]
 
-jobs = typer.Typer(help="Create, list, watch and cancel jobs (the workspace surface).", no_args_is_help=True)
+jobs = typer.Typer(
+    help="Create, list, watch, cancel, retry and delete jobs (the workspace surface).", no_args_is_help=True
+)
 sources = typer.Typer(help="List and sync the candidate sources.", no_args_is_help=True)
 
 
@@ -79,10 +82,22 @@ def jobs_list(
     if as_json:
         _print_json([_wire(job) for job in found])
         return
-    table = Table("id", "type", "status", "progress", "step", "created")
+    # A priority column only when a listed job has one of its own; a job queued for a later time says when.
+    prioritized = any(job.priority for job in found)
+    headers = ["type", "status", "priority", "progress", "step", "created"]
+    if not prioritized:
+        headers.remove("priority")
+    table = Table(Column("id", no_wrap=True, min_width=36), *headers)  # an id is never cut
+    now = datetime.now(UTC)
     for job in found:
+        status = _status(job)
+        if job.scheduled_at is not None and job.status == "queued":
+            status += f" ({_until(job.scheduled_at, now)})"
         created = job.created_at.strftime("%Y-%m-%d %H:%M:%S")
-        table.add_row(job.id, job.type, _status(job), f"{job.progress}%", job.current_step or "", created)
+        row = [job.id, job.type, status, str(job.priority), f"{job.progress}%", job.current_step or "", created]
+        if not prioritized:
+            del row[3]
+        table.add_row(*row)
     Console().print(table)
 
 
@@ -128,12 +143,25 @@ def jobs_create(
     competitor_id: Annotated[str | None, typer.Option("--competitor-id", help="The job's subject")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Display title (default: the kind's)")] = None,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key", help="Default: a new UUID")] = None,
+    delay: Annotated[
+        float | None, typer.Option("--delay", help="Start no sooner than this many seconds from now", min=0)
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", help="Start no earlier than this time, ISO 8601 with a UTC offset: 2030-01-01T09:00:00Z"),
+    ] = None,
+    priority: Annotated[
+        int | None, typer.Option("--priority", help="-10 to 10, higher first (default: the kind's)", min=-10, max=10)
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow the job until it ends; exit with its outcome")] = False,
     timeout: Timeout = None,
     as_json: AsJson = False,
 ) -> None:
     """Create a job; with --wait, follow it live to its end."""
     body, extra = _object("--input", input), _object("--metadata", metadata)
+    run_at = _time("--at", at)
+    if run_at is not None and delay is not None:
+        raise typer.BadParameter("give --at or --delay, not both", param_hint="--at")
     with _client(url, key) as client:
         job = _call(
             lambda: client.jobs.create(
@@ -143,6 +171,9 @@ def jobs_create(
                 competitor_id=competitor_id,
                 display_title=title,
                 idempotency_key=idempotency_key,
+                run_at=run_at,
+                delay=delay,
+                priority=priority,
             )
         )
     if not wait:
@@ -172,6 +203,25 @@ def jobs_cancel(id: JobId, url: Url = None, key: Key = None, as_json: AsJson = F
     with _client(url, key) as client:
         job = _call(lambda: client.jobs.cancel(id))
     _show(job, as_json)
+
+
+@jobs.command("retry")
+def jobs_retry(id: JobId, url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
+    """Run a failed or cancelled job again, as its next attempt (its error history kept)."""
+    with _client(url, key) as client:
+        job = _call(lambda: client.jobs.retry(id))
+    _show(job, as_json)
+
+
+@jobs.command("delete")
+def jobs_delete(id: JobId, url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
+    """Delete a finished job, with its events and webhook deliveries."""
+    with _client(url, key) as client:
+        _call(lambda: client.jobs.delete(id))
+    if as_json:
+        _print_json({"id": id, "deleted": True})
+    else:
+        print(f"deleted {id}")
 
 
 # -- search and sources ------------------------------------------------------------------------
@@ -316,6 +366,8 @@ class View:
         if state is None:
             return Group(head, Text("connecting…", style="dim"))
         line = Text(f"{_status(state)} · attempt {state.attempt} of {job.max_attempts}")
+        if state.status == "queued" and state.attempt == 0 and job.scheduled_at is not None:
+            line.append(f" · starts at {job.scheduled_at.isoformat()}")  # created for later (--at, --delay)
         bar = Table.grid(padding=(0, 1))
         bar.add_row(ProgressBar(total=100, completed=state.progress, width=40), f"{state.progress:3d}%")
         steps = Table.grid(padding=(0, 1))
@@ -366,6 +418,32 @@ def _object(option: str, text: str | None) -> dict[str, Any] | None:
     return value
 
 
+def _until(at: datetime, now: datetime) -> str:
+    """How long until `at`, in its largest unit: ``in 45s``, ``in 59m``, ``in 3h``, ``in 2d``; ``due`` once past."""
+    seconds = int((at - now).total_seconds())
+    if seconds <= 0:
+        return "due"
+    if seconds < 120:
+        return f"in {seconds}s"
+    if seconds < 2 * 3600:
+        return f"in {seconds // 60}m"
+    if seconds < 2 * 86400:
+        return f"in {seconds // 3600}h"
+    return f"in {seconds // 86400}d"
+
+
+def _time(option: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter("not an ISO 8601 time, e.g. 2030-01-01T09:00:00Z", param_hint=option) from None
+    if value.utcoffset() is None:
+        raise typer.BadParameter("needs a UTC offset, e.g. 2030-01-01T09:00:00Z or +02:00", param_hint=option)
+    return value
+
+
 def _status(job: Job | JobChange) -> str:
     return "cancelled" if job.cancelled else job.status
 
@@ -385,6 +463,8 @@ def _show(job: Job, as_json: bool) -> None:
         "type": job.type,
         "title": job.display_title,
         "status": _status(job),
+        "scheduled": job.scheduled_at.isoformat() if job.scheduled_at else "",
+        "priority": str(job.priority),
         "progress": f"{job.progress}%",
         "step": job.current_step or "",
         "attempt": f"{job.attempt} of {job.max_attempts}",

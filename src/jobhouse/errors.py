@@ -12,6 +12,8 @@
     │   ├── SourceNotFound          no such candidate source
     │   └── WebhookNotFound         no such webhook subscription in the caller's workspace
     ├── JobAlreadyFinished          cancel of a job that completed or failed (409)
+    ├── JobNotRetryable             retry of a job that is not failed or cancelled (409)
+    ├── JobNotFinished              delete of a job that is still queued or running (409)
     ├── PayloadTooLarge             a request body over the limit (413)
     ├── IdempotencyConflict         an Idempotency-Key reused with another request (422)
     ├── QuotaExceeded               too many queued jobs in one workspace (429, `retry_after`)
@@ -103,6 +105,16 @@ class WebhookNotFound(NotFound):
 class JobAlreadyFinished(JobhouseError):
     message = "The job has already finished and can no longer be cancelled"
     error_code = "JOB_ALREADY_FINISHED"
+
+
+class JobNotRetryable(JobhouseError):
+    message = "Only a failed or cancelled job can be retried"
+    error_code = "JOB_NOT_RETRYABLE"
+
+
+class JobNotFinished(JobhouseError):
+    message = "The job has not finished; cancel it first"
+    error_code = "JOB_NOT_FINISHED"
 
 
 class PayloadTooLarge(JobhouseError):

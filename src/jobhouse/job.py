@@ -6,6 +6,10 @@ A job moves through one state machine (see ``docs/states.md``)::
       ▲                 │  │
       └──retry / lost───┘  └──error, timeout (no attempts left)──▶ failed
     queued | running ──cancel──▶ cancelled
+    failed | cancelled ──retry (a client's)──▶ queued
+
+A queued job whose `run_at` is ahead is *scheduled* (it shows `scheduled_at`) until it is due;
+claims take only due ones (see `jobhouse.store.ready`).
 
 `Job` is a frozen dataclass with no knowledge of storage; stores build it from their rows.
 """
@@ -139,6 +143,18 @@ class Job:
     lease_expires_at: datetime | None = None
     #: Where the job's end is posted (see `jobhouse.webhooks`); None: nowhere.
     callback_url: str | None = None
+    #: Claims take higher priorities first (see ``docs/job-control.md``).
+    priority: int = 0
+    #: What the job shares its kind's concurrency limit with ('' the whole kind); None: no limit.
+    concurrency_key: str | None = None
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        """When a queued job may start, if that is after it was created (scheduled, or waiting
+        for a retry); None otherwise."""
+        if self.status is JobStatus.QUEUED and self.run_at > self.created_at:
+            return self.run_at
+        return None
 
     @property
     def is_terminal(self) -> bool:
@@ -176,6 +192,12 @@ class NewJob:
     metadata: Mapping[str, Any] = field(default_factory=dict)
     run_at: datetime | None = None
     callback_url: str | None = None
+    priority: int = 0
+    concurrency_key: str | None = None
+    #: With `unique_for` (seconds): a create within that window of an earlier one with the same key
+    #: (in the same workspace) gives back the earlier job (see `jobhouse.store.base.Store.create`).
+    unique_key: str | None = None
+    unique_for: float | None = None
 
     def queued(self, now: datetime) -> Job:
         """The job as the store keeps it once inserted at `now`."""
@@ -194,6 +216,8 @@ class NewJob:
             created_at=now,
             updated_at=now,
             callback_url=self.callback_url,
+            priority=self.priority,
+            concurrency_key=self.concurrency_key,
         )
 
 

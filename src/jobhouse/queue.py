@@ -8,14 +8,16 @@ NOTIFY, tell the other processes):
 write                         published to this process's hub
 ============================  =====================================================
 enqueue, create, release      ``enqueued``: idle workers look for work
+retry (by a client)           ``enqueued``: the job is queued again
 finish                        a retry is ``enqueued``
 cancel                        ``stopped``: the handler is interrupted
 rescue                        ``stopped``; ``enqueued`` for the requeued
 heartbeat, report             ``stopped`` for attempts that are no longer ours
+delete                        nothing: a finished job has no watcher or handler left to wake
 ============================  =====================================================
 
-and every write that changed a job is ``changed``: the change feed (`jobhouse.feed`) reads the
-new events, for event streams and long-polls.
+and every write that changed a job (but delete) is ``changed``: the change feed (`jobhouse.feed`)
+reads the new events, for event streams and long-polls.
 
 Everything that makes jobs goes through `Queue.enqueue`: the API, handlers (``ctx.enqueue``)
 and your own code, which builds a queue from a store and the registry of its kinds::
@@ -32,19 +34,46 @@ if it commits; the store need not be opened for that.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
+
+import orjson
 
 from jobhouse.errors import InvalidRequest
 from jobhouse.ids import new_id
 from jobhouse.job import AttemptRef, Job, NewJob, Outcome, Report, Verdict
 from jobhouse.metrics import Metrics
-from jobhouse.registry import Registry
+from jobhouse.registry import PRIORITY_MAX, PRIORITY_MIN, Kind, Registry
 from jobhouse.store.base import Idempotency, Store
 from jobhouse.validation import check_clean
 
 TITLE_MAX = 200
 SUBJECT_MAX = 200
+
+
+def _concurrency_key(kind: Kind, data: Mapping[str, Any]) -> str | None:
+    """The key a job of a limited kind shares its limit with ('' the whole kind); None: no limit."""
+    if kind.concurrency is None:
+        return None
+    return "" if kind.concurrency_key is None else _text(kind.concurrency_key(data))
+
+
+def _unique_key(kind: Kind, data: Mapping[str, Any]) -> str | None:
+    """The uniqueness key of a job of a kind with `unique_for` (by default its whole input), hashed."""
+    if kind.unique_for is None:
+        return None
+    value = data if kind.unique_key is None else kind.unique_key(data)
+    digest = hashlib.sha256(_text(value).encode()).hexdigest()[:32]
+    return f"unique\x1f{kind.name}\x1f{digest}"
+
+
+def _text(value: Any) -> str:
+    """A key's text: strings as they are, anything else as canonical JSON."""
+    if isinstance(value, str):
+        return value
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
 class Queue:
@@ -69,11 +98,15 @@ class Queue:
         subject: str | None = None,
         title: str | None = None,
         callback_url: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
     ) -> NewJob:
         """A job of `kind`, checked: known kind, valid input (normalized), sane subject and title.
 
         `callback_url` is where the job's end is POSTed (see `jobhouse.webhooks`); the API checks it
-        against `webhook_hosts` before it gets here, and the sender checks it again before each attempt."""
+        against `webhook_hosts` before it gets here, and the sender checks it again before each attempt.
+        `priority` (the kind's when None) orders claims; `run_at` (None: now) is when it may start.
+        The kind's concurrency and uniqueness keys are taken from the (validated) input here."""
         spec = self.registry[kind]
         for name, value in (("input", input), ("metadata", metadata)):
             if value is not None and not isinstance(value, Mapping):
@@ -86,6 +119,8 @@ class Queue:
             raise InvalidRequest(f"competitorId must be 1-{SUBJECT_MAX} characters")
         if title is not None and not 0 < len(title) <= TITLE_MAX:
             raise InvalidRequest(f"displayTitle must be 1-{TITLE_MAX} characters")
+        if priority is not None and not PRIORITY_MIN <= priority <= PRIORITY_MAX:
+            raise InvalidRequest(f"priority must be {PRIORITY_MIN}..{PRIORITY_MAX}")
         return NewJob(
             id=new_id(),
             workspace=workspace,
@@ -97,6 +132,11 @@ class Queue:
             input=data,
             metadata=dict(metadata or {}),
             callback_url=callback_url,
+            priority=spec.priority if priority is None else priority,
+            run_at=run_at,
+            concurrency_key=_concurrency_key(spec, data),
+            unique_key=_unique_key(spec, data),
+            unique_for=spec.unique_for,
         )
 
     async def enqueue(
@@ -110,8 +150,11 @@ class Queue:
         title: str | None = None,
         connection: Any = None,
         callback_url: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
     ) -> Job:
-        """Check and enqueue a job (in the caller's PostgreSQL transaction, with `connection`)."""
+        """Check and enqueue a job (in the caller's PostgreSQL transaction, with `connection`); a job of a
+        kind with `unique_for` may be an earlier one (see `new_job`)."""
         new = self.new_job(
             kind,
             workspace=workspace,
@@ -120,14 +163,17 @@ class Queue:
             subject=subject,
             title=title,
             callback_url=callback_url,
+            priority=priority,
+            run_at=run_at,
         )
         (job,) = await self.enqueue_many([new], connection=connection)
         return job
 
     async def enqueue_many(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
-        """Enqueue jobs made by `new_job` in one transaction."""
+        """Enqueue jobs made by `new_job` in one transaction (a job with a uniqueness key that an earlier
+        job holds comes back as that earlier job)."""
         built = await self.metrics.timed("enqueue", self.store.enqueue(jobs, connection=connection))
-        self.metrics.created(job.kind for job in built)
+        self.metrics.created(job.kind for job, new in zip(built, jobs, strict=True) if job.id == new.id)
         if connection is None:  # in the caller's transaction, it is the commit's NOTIFY that tells
             self.hub.enqueued()
             self.hub.changed()
@@ -157,7 +203,10 @@ class Queue:
     # -- a worker's writes -------------------------------------------------------------------
 
     async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
-        jobs = await self.metrics.timed("claim", self.store.claim(worker, kinds, limit, lease))
+        """Claim ready jobs of `kinds`, holding those of limited kinds to their registered limits."""
+        limits = {kind: self.registry[kind].concurrency for kind in kinds if kind in self.registry}
+        held = {kind: cap for kind, cap in limits.items() if cap is not None}
+        jobs = await self.metrics.timed("claim", self.store.claim(worker, kinds, limit, lease, limits=held))
         if jobs:
             self.hub.changed()
         return jobs
@@ -205,3 +254,19 @@ class Queue:
             self.hub.changed()
         self.hub.stopped([*rescued.requeued, *rescued.failed])
         return [*rescued.requeued, *rescued.failed]
+
+    # -- a client's control of a finished job ------------------------------------------------
+
+    async def retry(self, job_id: str, workspace: str | None = None) -> Job:
+        """Queue a failed or cancelled job again as its next attempt, with a fresh budget of its kind's
+        `max_attempts` (one, if its kind is no longer registered); `JobNotRetryable` otherwise."""
+        job = await self.store.get(job_id, workspace)
+        granted = self.registry[job.kind].max_attempts if job is not None and job.kind in self.registry else 1
+        retried = await self.metrics.timed("retry", self.store.retry(job_id, workspace, granted))
+        self.hub.enqueued()
+        self.hub.changed()
+        return retried
+
+    async def delete(self, job_id: str, workspace: str | None = None) -> Job:
+        """Delete a finished job, its events and its webhook deliveries; `JobNotFinished` otherwise."""
+        return await self.metrics.timed("delete", self.store.delete(job_id, workspace))

@@ -22,6 +22,7 @@ from jobhouse.hub import Refresher
 from jobhouse.keys import create_key
 from jobhouse.maintenance import Pruner, Rescuer, Service, run_services
 from jobhouse.metrics import Metrics
+from jobhouse.periodic import Periodic, is_periodic
 from jobhouse.queue import Queue
 from jobhouse.registry import Registry
 from jobhouse.retry import Backoff
@@ -166,6 +167,8 @@ class Runtime:
             Refresher(self.store.hub, self.store.seen, self.settings.refresh_interval),
             Pruner(self.store, self.settings.retention(), self.settings.prune_interval, self.settings.idempotency_ttl),
         ]
+        if any(is_periodic(kind) for kind in self.registry):  # late periods only while their keys are kept
+            services.append(Periodic(self.queue, horizon=self.settings.idempotency_ttl))
         if workers:
             services.append(Worker(self.queue, self.settings.worker_options()))
             services.append(Rescuer(self.queue, self.settings.rescue_interval))

@@ -13,6 +13,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from jobhouse.errors import JobNotFound, RateLimited
@@ -56,7 +57,7 @@ class Buckets:
 
 
 class JobService:
-    """Create, read, list, wait for and cancel jobs, on behalf of one workspace at a time."""
+    """Create, read, list, wait for, cancel, retry and delete jobs, on behalf of one workspace at a time."""
 
     def __init__(
         self,
@@ -89,6 +90,8 @@ class JobService:
         idempotency_key: str | None = None,
         fingerprint: str = "",
         callback_url: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
     ) -> tuple[Job, bool]:
         """Create a job for a client: the workspace's quota applies, and an idempotency key makes
         a retried request return the job the first one made. The job, and whether it is new.
@@ -108,6 +111,8 @@ class JobService:
             subject=subject,
             title=title,
             callback_url=callback_url,
+            priority=priority,
+            run_at=run_at,
         )
         idempotency = None
         if idempotency_key is not None:
@@ -157,3 +162,17 @@ class JobService:
         if canonical is None:
             raise JobNotFound()
         return await self.queue.cancel(canonical, workspace)
+
+    async def retry(self, job_id: str, workspace: str) -> Job:
+        """Queue a failed or cancelled job again (see `Queue.retry`)."""
+        canonical = parse_id(job_id)
+        if canonical is None:
+            raise JobNotFound()
+        return await self.queue.retry(canonical, workspace)
+
+    async def delete(self, job_id: str, workspace: str) -> Job:
+        """Delete a finished job (see `Queue.delete`)."""
+        canonical = parse_id(job_id)
+        if canonical is None:
+            raise JobNotFound()
+        return await self.queue.delete(canonical, workspace)

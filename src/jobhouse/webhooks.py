@@ -208,6 +208,8 @@ def job_view(job: Job, shown: Disclosure) -> dict[str, Any]:
         "attempt": job.attempt,
         "maxAttempts": job.max_attempts,
         "errors": [attempt_error(failure) for failure in job.errors],
+        "priority": job.priority,
+        "scheduledAt": millis(job.scheduled_at),
     }
 
 

@@ -3,7 +3,8 @@
 One `Worker` runs four loops on one event loop:
 
 - the claim loop asks the store for as many due jobs as it has free slots, whenever work may
-  have arrived (the hub wakes it at once) or at the latest every `poll_interval`. While its
+  have arrived (the hub wakes it at once), when the next scheduled job is due (the store's
+  `lineup` says when), or at the latest every `poll_interval`. While its
   jobs are short (under `ahead_below`, 50 ms, on average) it also claims up to `concurrency`
   more, held ready to start the moment a slot frees, so that a slot never waits for a claim's
   commit; a job held ready longer than `ahead_hold` (1 s) goes back to the queue, unstarted,
@@ -50,6 +51,8 @@ log = logging.getLogger(__name__)
 
 #: How much each handler's duration moves the average the claim-ahead rule reads.
 _SMOOTHING = 0.2
+#: A timer for a scheduled job fires this much after its time, so the claim finds it due.
+_DUE_SLACK = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,12 +158,21 @@ class Worker:
                             self._ahead.append((job, now))
                             self.store.hub.hold(job.ref, partial(self._drop_ahead, job.id))
                         self._start_ahead()
-                        if len(jobs) == wanted:
+                        if len(jobs) == wanted or self.store.lineup.promoted:
                             continue
-                    await wait(wake, self.options.poll_interval)
+                    await wait(wake, self._until_due())
             finally:
                 self._claiming = False
                 stopper.cancel()
+
+    def _until_due(self) -> float:
+        """How long to wait for work: until the next scheduled job is due (a timer, so it starts on
+        time), at most `poll_interval`; a wake-up (new work, a slot freed) cuts it short."""
+        due = self.store.lineup.next_due
+        if due is None:
+            return self.options.poll_interval
+        ahead = (due - self.store.clock.now()).total_seconds() + _DUE_SLACK
+        return min(self.options.poll_interval, max(ahead, 0.0))
 
     def _wanted(self) -> int:
         """How many jobs to claim: one per free slot, and while jobs are short, a slot's worth ahead."""

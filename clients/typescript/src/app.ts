@@ -10,7 +10,7 @@
 
 import { eventStream } from "./events.js";
 import { type Transport, newIdempotencyKey } from "./http.js";
-import { type CallOptions, longPoll } from "./jobs.js";
+import { type CallOptions, dropUndefined, longPoll, wireTime } from "./jobs.js";
 import {
   type RunJob,
   type RunJobEvent,
@@ -29,7 +29,17 @@ export interface GetStatusParams extends CallOptions {
   timeout_ms?: number | undefined;
 }
 
-export interface CreateSearchParams extends CallOptions {
+/** When and how soon a job of the run surface runs (docs/job-control.md); sent beside its body. */
+export interface ControlParams {
+  /** Start no earlier than this time: a `Date`, or an ISO 8601 string with a UTC offset. */
+  run_at?: Date | string | undefined;
+  /** Start no earlier than this many milliseconds from now; not with `run_at`. */
+  delay_ms?: number | undefined;
+  /** -10 to 10, higher first; the kind's default when absent. */
+  priority?: number | undefined;
+}
+
+export interface CreateSearchParams extends CallOptions, ControlParams {
   data: Selector;
   /** Sent as `Idempotency-Key`; by default a random one, the same for every retry of this call. */
   idempotencyKey?: string | undefined;
@@ -54,7 +64,7 @@ export interface RunEventParams extends JobIdParams {
   lastEventId?: string | number | undefined;
 }
 
-export interface SyncParams extends CallOptions {
+export interface SyncParams extends CallOptions, ControlParams {
   /** One source's id; all sources when absent. */
   source_id?: string | undefined;
   /** Read the sources again even if their files did not change. */
@@ -91,12 +101,15 @@ export class RunJobs {
     );
   }
 
-  /** `POST /api/v1/run/search/jobs`: queue a candidate search; answers at once with the job handle. */
+  /**
+   * `POST /api/v1/run/search/jobs`: queue a candidate search; answers at once with the job handle.
+   * `run_at`/`delay_ms` make it wait (it reads `queued` with `scheduled_at`), `priority` orders it.
+   */
   async createSearch(params: CreateSearchParams): Promise<RunJob<SearchResponse>> {
     return this.transport.json<RunJob<SearchResponse>>({
       method: "POST",
       path: "/api/v1/run/search/jobs",
-      body: params.data,
+      body: { ...params.data, ...control(params) },
       headers: { "Idempotency-Key": params.idempotencyKey ?? newIdempotencyKey() },
       signal: params.signal,
     });
@@ -135,14 +148,21 @@ export class Sources {
     const { source_id, force, idempotencyKey, signal } = params;
     const path =
       source_id === undefined ? "/api/v1/run/sources/sync" : `/api/v1/run/sources/${encodeURIComponent(source_id)}/sync`;
+    const body = dropUndefined({ force, ...control(params) });
     return this.transport.json<RunJob>({
       method: "POST",
       path,
-      body: force === undefined ? undefined : { force },
+      body: Object.keys(body).length === 0 ? undefined : body,
       headers: { "Idempotency-Key": idempotencyKey ?? newIdempotencyKey() },
       signal,
     });
   }
+}
+
+/** The run surface's job-control fields of `params`, as the server reads them. */
+function control(params: ControlParams): Record<string, unknown> {
+  const { delay_ms, priority } = params;
+  return dropUndefined({ run_at: wireTime(params.run_at, "run_at"), delay_ms, priority });
 }
 
 export class App {

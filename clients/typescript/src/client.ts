@@ -22,7 +22,7 @@ export interface ClientOptions {
 }
 
 export class JobhouseClient {
-  /** The workspace surface, `/api/jobs`: list, get, create, cancel, wait, events, stream. */
+  /** The workspace surface, `/api/jobs`: list, get, create, cancel, retry, delete, wait, events, stream. */
   readonly jobs: Jobs;
   /** The run surface, `/api/v1/run`: `app.jobs`, `app.sources`, `app.search`. */
   readonly app: App;

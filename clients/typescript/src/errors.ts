@@ -15,7 +15,9 @@
  * │   └── SourceNotFound         404 SOURCE_NOT_FOUND
  * ├── MethodNotAllowed           405 METHOD_NOT_ALLOWED
  * ├── Conflict                   409
- * │   └── JobAlreadyFinished     409 JOB_ALREADY_FINISHED
+ * │   ├── JobAlreadyFinished     409 JOB_ALREADY_FINISHED
+ * │   ├── JobNotRetryable        409 JOB_NOT_RETRYABLE
+ * │   └── JobNotFinished         409 JOB_NOT_FINISHED
  * ├── PayloadTooLarge            413 PAYLOAD_TOO_LARGE
  * ├── UnsupportedMediaType       415 UNSUPPORTED_MEDIA_TYPE
  * ├── Unprocessable              422 UNPROCESSABLE_ENTITY
@@ -95,6 +97,10 @@ export class MethodNotAllowed extends ApiError {}
 export class Conflict extends ApiError {}
 /** The job already completed or failed, so it cannot be cancelled (409). */
 export class JobAlreadyFinished extends Conflict {}
+/** Only a failed or cancelled job can be retried; this one is queued, running or completed (409). */
+export class JobNotRetryable extends Conflict {}
+/** Only a finished job can be deleted; this one is queued or running: cancel it first (409). */
+export class JobNotFinished extends Conflict {}
 /** The request body is over the server's limit (413). */
 export class PayloadTooLarge extends ApiError {}
 /** The server does not take that content type (415; reserved). */
@@ -128,6 +134,8 @@ for (const [name, type] of Object.entries({
   MethodNotAllowed,
   Conflict,
   JobAlreadyFinished,
+  JobNotRetryable,
+  JobNotFinished,
   PayloadTooLarge,
   UnsupportedMediaType,
   Unprocessable,
@@ -157,6 +165,8 @@ const CODES: Record<string, ErrorClass> = {
   WEBHOOK_REFUSED: InvalidRequest,
   METHOD_NOT_ALLOWED: MethodNotAllowed,
   JOB_ALREADY_FINISHED: JobAlreadyFinished,
+  JOB_NOT_RETRYABLE: JobNotRetryable,
+  JOB_NOT_FINISHED: JobNotFinished,
   PAYLOAD_TOO_LARGE: PayloadTooLarge,
   UNSUPPORTED_MEDIA_TYPE: UnsupportedMediaType,
   UNPROCESSABLE_ENTITY: Unprocessable,

@@ -2,9 +2,10 @@
  * Event streams over `fetch` (an `EventSource` cannot send the API key): each connection's body
  * is read as it arrives and parsed by `SseParser`; a connection that drops, goes silent, or ends
  * before the job's terminal event is opened again with `Last-Event-ID` after the wait the server
- * asked for (`retry:`), so the caller sees every event once, in order. A job's stream ends after
- * its terminal event (or when a resume finds nothing after the given id: 204); the workspace
- * stream runs until the caller stops it.
+ * asked for (`retry:`), so the caller sees every event once, in order. A job's stream ends when the
+ * server closes it after a terminal event (or when a resume finds nothing after the given id:
+ * 204): a job retried after it ended has more than one end in its history, and the server closes
+ * the stream only after the last. The workspace stream runs until the caller stops it.
  */
 
 import { ApiError, ConnectionFailed } from "./errors.js";
@@ -37,6 +38,7 @@ export async function* eventStream<Change>(
   let lastEventId = spec.lastEventId === undefined ? "" : String(spec.lastEventId);
   let retryMs = DEFAULT_RETRY_MS;
   let failures = 0;
+  let ended = false; // the last event was a terminal one: over if the server closes now
   for (;;) {
     spec.signal?.throwIfAborted();
     const connection = new AbortController();
@@ -79,13 +81,16 @@ export async function* eventStream<Change>(
           lost = error; // the connection dropped, or went silent, mid-stream
           break;
         }
-        if (chunk.done) break;
+        if (chunk.done) {
+          if (ended) return;
+          break;
+        }
         heard = true;
         for (const event of parser.feed(decoder.decode(chunk.value, { stream: true }))) {
           const change = parse<Change>(spec.path, event.data);
           lastEventId = event.id;
+          ended = spec.isTerminal?.(change) ?? false;
           yield { id: Number(event.id), event: event.event, job: change };
-          if (spec.isTerminal?.(change)) return;
         }
         lastEventId = parser.lastEventId;
         if (parser.retry !== undefined) retryMs = parser.retry;

@@ -3,9 +3,12 @@
  * `AbortSignal`, error envelopes turned into typed errors, and retries.
  *
  * What is retried: an answer of 503 or 429 (or 502 or 504, from a proxy in front of the server),
- * a connection that failed or dropped, and a request that timed out. Every call of this client is safe to repeat: reads and cancels by nature, and
- * the calls that create a job send an `Idempotency-Key` that stays the same across the retries of
- * one call, so the server makes one job however often the request arrives. A `Retry-After`
+ * a connection that failed or dropped, and a request that timed out. Nearly every call of this
+ * client is safe to repeat: reads, cancels and deletes by nature (a delete repeated after a lost
+ * answer finds the job gone, and that counts as done), and the calls that create a job send an
+ * `Idempotency-Key` that stays the same across the retries of one call, so the server makes one job
+ * however often the request arrives. The one that is not, a job's retry, is sent again only after a
+ * 429 (the server did nothing). A `Retry-After`
  * header says how long to wait (at most `maxRetryWaitMs`); without one the wait doubles from half
  * a second, with jitter, so many clients do not come back at the same moment.
  */
@@ -28,7 +31,7 @@ export interface TransportOptions {
 }
 
 export interface RequestSpec {
-  method: "GET" | "POST";
+  method: "GET" | "POST" | "DELETE";
   path: string;
   query?: Query | undefined;
   body?: unknown;
@@ -36,6 +39,8 @@ export interface RequestSpec {
   signal?: AbortSignal | undefined;
   /** Added to the timeout: how long the server may hold this request on purpose (a long-poll). */
   holdMs?: number | undefined;
+  /** False: doing it twice would do more than doing it once, so it is sent again only after a 429. */
+  repeatable?: boolean | undefined;
 }
 
 /** The default number of retries after the first try. */
@@ -94,6 +99,14 @@ export class Transport {
   }
 
   /**
+   * Send a request whose answer has no body (a delete). A 404 on a retry means the first try did
+   * it (its answer was lost): that is success too.
+   */
+  async done(spec: RequestSpec): Promise<void> {
+    await this.withRetries(spec, async () => undefined, false, () => undefined);
+  }
+
+  /**
    * Send a request and return the response once its headers are in, for a body read as a
    * stream. Only the wait for the headers is under `timeoutMs`; the caller's `signal` (which it
    * must abort when it is done) covers the body.
@@ -106,13 +119,15 @@ export class Transport {
     spec: RequestSpec,
     read: (response: Response) => Promise<T>,
     streaming = false,
+    gone?: () => T,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       let failure: ApiError;
       try {
         return await this.once(spec, read, streaming);
       } catch (error) {
-        if (!(error instanceof ApiError) || !retryable(error)) throw error;
+        if (gone !== undefined && attempt > 0 && error instanceof ApiError && error.status === 404) return gone();
+        if (!(error instanceof ApiError) || !retryable(error, spec.repeatable ?? true)) throw error;
         failure = error;
       }
       if (attempt >= this.retries) throw failure;
@@ -200,7 +215,8 @@ export class Transport {
 /** 503 and 429 say "later"; 502 and 504 come from a proxy that could not reach the server. */
 const RETRY_STATUSES = new Set([429, 502, 503, 504]);
 
-function retryable(error: ApiError): boolean {
+function retryable(error: ApiError, repeatable: boolean): boolean {
+  if (!repeatable) return error.status === 429;
   return error instanceof ConnectionFailed || (error.status !== null && RETRY_STATUSES.has(error.status));
 }
 

@@ -15,6 +15,7 @@ export type {
   WaitOptions,
 } from "./jobs.js";
 export type {
+  ControlParams,
   CreateSearchParams,
   GetStatusParams,
   JobIdParams,
@@ -33,7 +34,9 @@ export {
   InvalidRequest,
   InvalidSelector,
   JobAlreadyFinished,
+  JobNotFinished,
   JobNotFound,
+  JobNotRetryable,
   MethodNotAllowed,
   NotFound,
   PayloadTooLarge,

@@ -24,7 +24,12 @@ export interface ListOptions extends JobFilters, CallOptions {
   cursor?: string | null | undefined;
 }
 
-export interface CreateOptions extends CreateJob, CallOptions {
+export interface CreateOptions extends Omit<CreateJob, "runAt">, CallOptions {
+  /**
+   * Start no earlier than this time: a `Date`, or an ISO 8601 string with a UTC offset (`Z` or
+   * `+02:00`; one without is refused by the server). Or `delayMs`; `priority` goes beside either.
+   */
+  runAt?: Date | string | null | undefined;
   /** Sent as `Idempotency-Key`; by default a random one, the same for every retry of this call. */
   idempotencyKey?: string | undefined;
 }
@@ -99,13 +104,18 @@ export class Jobs {
     return body.job;
   }
 
-  /** Queue a job of a registered kind; answers at once with the job, `queued`. */
+  /**
+   * Queue a job of a registered kind; answers at once with the job, `queued`. With `runAt` or
+   * `delayMs` it waits for that time, reading `queued` with `scheduledAt` until then.
+   */
   async create<Result = unknown>(options: CreateOptions): Promise<Job<Result>> {
-    const { signal, idempotencyKey, type, input, metadata, competitorId, displayTitle } = options;
+    const { signal, idempotencyKey, type, input, metadata, competitorId, displayTitle, callbackUrl } = options;
+    const { delayMs, priority } = options;
+    const runAt = wireTime(options.runAt, "runAt");
     const body = await this.transport.json<{ job: Job<Result> }>({
       method: "POST",
       path: "/api/jobs",
-      body: dropUndefined({ type, input, metadata, competitorId, displayTitle }),
+      body: dropUndefined({ type, input, metadata, competitorId, displayTitle, callbackUrl, runAt, delayMs, priority }),
       headers: { "Idempotency-Key": idempotencyKey ?? newIdempotencyKey() },
       signal,
     });
@@ -120,6 +130,33 @@ export class Jobs {
       signal: options.signal,
     });
     return body.job;
+  }
+
+  /**
+   * Run a failed or cancelled job again: the same job, `queued`, whose next run is its next
+   * attempt, with its `errors` kept. A job that is queued, running or completed throws
+   * `JobNotRetryable` (409). Not sent twice after a lost answer: it would run the job twice.
+   */
+  async retry<Result = unknown>(id: string, options: CallOptions = {}): Promise<Job<Result>> {
+    const body = await this.transport.json<{ job: Job<Result> }>({
+      method: "POST",
+      path: `/api/jobs/${encodeURIComponent(id)}/retry`,
+      signal: options.signal,
+      repeatable: false,
+    });
+    return body.job;
+  }
+
+  /**
+   * Delete a finished job, with its events and webhook deliveries. A queued or running job throws
+   * `JobNotFinished` (409): cancel it first.
+   */
+  async delete(id: string, options: CallOptions = {}): Promise<void> {
+    await this.transport.done({
+      method: "DELETE",
+      path: `/api/jobs/${encodeURIComponent(id)}`,
+      signal: options.signal,
+    });
   }
 
   /**
@@ -188,6 +225,13 @@ export async function longPoll<J>(
       pause = 250;
     }
   }
+}
+
+/** A time as the server reads it: a `Date` in ISO 8601 (UTC, to the millisecond); a string as given. */
+export function wireTime(value: Date | string | null | undefined, name: string): string | null | undefined {
+  if (!(value instanceof Date)) return value;
+  if (Number.isNaN(value.getTime())) throw new RangeError(`${name} is an invalid Date`);
+  return value.toISOString();
 }
 
 export function dropUndefined<T extends object>(value: T): Partial<T> {

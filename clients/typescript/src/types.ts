@@ -74,6 +74,10 @@ export interface Job<Result = unknown> {
   attempt: number;
   maxAttempts: number;
   errors: AttemptError[];
+  /** -10 to 10; claims take higher priorities first (the kind's default unless the create gave one). */
+  priority: number;
+  /** While the job is queued for a later time (created with `runAt`/`delayMs`, or waiting to retry): when it may start; else null. */
+  scheduledAt: string | null;
 }
 
 /** One page of `GET /api/jobs`. */
@@ -93,6 +97,12 @@ export interface CreateJob {
   displayTitle?: string | null;
   /** A URL the server POSTs the job to when it ends (a host the operator allows: docs/webhooks.md). */
   callbackUrl?: string | null;
+  /** Start no earlier than this time: ISO 8601 with a UTC offset (`Z` or `+02:00`), at most 366 days ahead. */
+  runAt?: string | null;
+  /** Start no earlier than this many milliseconds from now (0 to 366 days); not with `runAt`. */
+  delayMs?: number | null;
+  /** -10 to 10, higher first; the kind's default (0 unless it says otherwise) when absent. */
+  priority?: number | null;
 }
 
 /** The filters of `GET /api/jobs` and `GET /api/jobs/events`. */
@@ -124,6 +134,10 @@ export interface RunJob<Result = unknown> {
   result?: Result;
   /** Present once the job failed or was cancelled. */
   error?: JobErrorInfo;
+  /** -10 to 10; claims take higher priorities first. */
+  priority: number;
+  /** Present while the job is queued for a later time: when it may start (to the second). */
+  scheduled_at?: string;
 }
 
 /** What a candidate search looks for. Only `app` is required. */

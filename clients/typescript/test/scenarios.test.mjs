@@ -11,7 +11,9 @@ import {
   InvalidRequest,
   InvalidSelector,
   JobAlreadyFinished,
+  JobNotFinished,
   JobNotFound,
+  JobNotRetryable,
   NotFound,
   QueueUnavailable,
   SourceNotFound,
@@ -198,6 +200,109 @@ test("cancel", async () => {
   });
   assert.ok(error instanceof ApiError);
   await rejectsWith(jobhouse.app.jobs.cancel({ job_id: echo.id }), JobAlreadyFinished, { status: 409 });
+});
+
+test("retry", async () => {
+  const jobhouse = client();
+  const job = await jobhouse.jobs.create({ type: "boom" });
+  const first = await jobhouse.jobs.wait(job.id);
+  assert.deepEqual([first.status, first.attempt, first.maxAttempts], ["failed", 1, 1]);
+
+  const again = await jobhouse.jobs.retry(job.id);
+
+  assert.deepEqual([again.id, again.status, again.error, again.attempt, again.maxAttempts], [job.id, "queued", null, 1, 2]);
+  assert.deepEqual(
+    again.errors.map((error) => error.attempt),
+    [1],
+  );
+  const second = await jobhouse.jobs.wait(job.id);
+  assert.deepEqual([second.status, second.attempt, second.maxAttempts], ["failed", 2, 2]);
+  assert.deepEqual(
+    second.errors.map((error) => [error.attempt, error.type]),
+    [
+      [1, "ValueError"],
+      [2, "ValueError"],
+    ],
+  );
+
+  const echo = await jobhouse.jobs.create({ type: "echo" });
+  assert.equal((await jobhouse.jobs.wait(echo.id)).status, "completed");
+  await rejectsWith(jobhouse.jobs.retry(echo.id), JobNotRetryable, { status: 409, code: "JOB_NOT_RETRYABLE" });
+
+  // A retry whose answer is lost is not sent again: a second one would run the job once more.
+  await proxy.reset();
+  const path = `/api/jobs/${job.id}/retry`;
+  await proxy.arm({ method: "POST", path, action: "drop-response", times: 1 });
+  await rejectsWith(proxied().jobs.retry(job.id), ConnectionFailed);
+  assert.equal(await proxy.hits(`POST ${path}`), 1);
+  const third = await jobhouse.jobs.wait(job.id);
+  assert.deepEqual([third.status, third.attempt, third.errors.length], ["failed", 3, 3]);
+  await proxy.reset();
+});
+
+test("delete", async () => {
+  const jobhouse = client();
+  const competitorId = subject("delete");
+  const done = await jobhouse.jobs.create({ type: "echo", competitorId });
+  await jobhouse.jobs.wait(done.id);
+
+  assert.equal(await jobhouse.jobs.delete(done.id), undefined);
+
+  await rejectsWith(jobhouse.jobs.get(done.id), JobNotFound, { status: 404, code: "JOB_NOT_FOUND" });
+  assert.deepEqual(await jobhouse.jobs.listAll({ competitorId }), []);
+
+  const running = await jobhouse.jobs.create({ type: "record", input: { seconds: 5, log: recordLog() } });
+  await untilStatus(jobhouse.jobs, running.id, "running");
+  await rejectsWith(jobhouse.jobs.delete(running.id), JobNotFinished, { status: 409, code: "JOB_NOT_FINISHED" });
+  assert.equal((await jobhouse.jobs.get(running.id)).status, "running");
+  await jobhouse.jobs.cancel(running.id);
+
+  // A delete whose answer is lost is sent again; finding the job gone, it is done.
+  await proxy.reset();
+  const path = `/api/jobs/${running.id}`;
+  await proxy.arm({ method: "DELETE", path, action: "drop-response", times: 1 });
+  await proxied().jobs.delete(running.id);
+  assert.equal(await proxy.hits(`DELETE ${path}`), 2);
+  await rejectsWith(jobhouse.jobs.get(running.id), JobNotFound);
+  await proxy.reset();
+});
+
+test("scheduled", async () => {
+  const jobhouse = client();
+  const delayed = await jobhouse.jobs.create({ type: "echo", delayMs: 300 });
+  const at = new Date(Date.now() + 600); // ahead still when it arrives, on a slow machine too
+  const timed = await jobhouse.jobs.create({ type: "echo", runAt: at });
+
+  assert.deepEqual([delayed.status, timed.status], ["queued", "queued"]);
+  const after = Date.parse(delayed.scheduledAt) - Date.parse(delayed.createdAt);
+  assert.ok(Math.abs(after - 300) < 50, `scheduledAt is ${after} ms after createdAt, not 300`);
+  assert.equal(timed.scheduledAt, at.toISOString());
+  for (const job of [delayed, timed]) {
+    const done = await jobhouse.jobs.wait(job.id);
+    assert.deepEqual([done.status, done.scheduledAt], ["completed", null]);
+    assert.ok(done.startedAt >= job.scheduledAt, `started ${done.startedAt}, before ${job.scheduledAt}`);
+  }
+
+  const naive = await rejectsWith(jobhouse.jobs.create({ type: "echo", runAt: "2030-01-01T09:00:00" }), InvalidRequest, {
+    status: 400,
+    code: "INVALID_REQUEST",
+  });
+  assert.match(naive.message, /runAt needs a UTC offset/);
+  await assert.rejects(jobhouse.jobs.create({ type: "echo", runAt: new Date(Number.NaN) }), RangeError);
+});
+
+test("priority", async () => {
+  const jobhouse = client();
+  const urgent = await jobhouse.jobs.create({ type: "echo", priority: 7 });
+  const plain = await jobhouse.jobs.create({ type: "echo" });
+
+  assert.deepEqual([urgent.priority, plain.priority], [7, 0]);
+  assert.equal((await jobhouse.jobs.get(urgent.id)).priority, 7);
+  const refused = await rejectsWith(jobhouse.jobs.create({ type: "echo", priority: 11 }), InvalidRequest, {
+    status: 400,
+    code: "INVALID_REQUEST",
+  });
+  assert.match(refused.message, /priority/);
 });
 
 test("not-found-404", async () => {
@@ -527,6 +632,18 @@ test("sources-list-and-sync", async () => {
 });
 
 // Beyond the shared scenarios ---------------------------------------------------------------------
+
+test("the run surface's creates take a delay, a time and a priority", async () => {
+  const jobhouse = client();
+  const search = await jobhouse.app.jobs.createSearch({ data: { app: "firefox", os: "linux" }, delay_ms: 300, priority: -4 });
+  assert.deepEqual([search.status, search.priority], ["queued", -4]);
+  assert.match(search.scheduled_at, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  const sync = await jobhouse.app.sources.sync({ source_id: "path", run_at: new Date(Date.now() - 3_600_000), priority: 2 });
+  assert.deepEqual([sync.priority, "scheduled_at" in sync], [2, false]); // a time past is now
+  const done = await jobhouse.app.jobs.wait({ job_id: search.job_id });
+  assert.deepEqual([done.status, "scheduled_at" in done], ["done", false]);
+  assert.equal((await jobhouse.app.jobs.wait({ job_id: sync.job_id })).status, "done");
+});
 
 test("the workspace stream follows the workspace's jobs and stops when the loop is left", async () => {
   const jobhouse = client();

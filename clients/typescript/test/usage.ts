@@ -40,7 +40,17 @@ export async function seedCalls(): Promise<void> {
     metadata: { isFirstRun: true },
   });
   const done = await client.jobs.wait<{ battlecard: string }>(created.id, { timeoutMs: 60_000 });
+  const later: Job = await client.jobs.create({ type: "collect", runAt: new Date(Date.now() + 60_000), priority: 5 });
+  const soon = await client.jobs.create({ type: "collect", runAt: "2030-01-01T09:00:00Z" });
+  await client.jobs.create({ type: "collect", delayMs: 30_000, priority: -5 });
+  const when: string | null = later.scheduledAt;
+  const priority: number = soon.priority;
+  await client.app.jobs.createSearch({ data: { app: "firefox" }, run_at: new Date(), priority: 1 });
+  await client.app.sources.sync({ delay_ms: 1000 });
   const battlecard: string | undefined = done.result?.battlecard;
+  const retried: Job = await client.jobs.retry(created.id);
+  await client.jobs.cancel(retried.id);
+  await client.jobs.delete(retried.id);
   const page = await client.jobs.list({ status: "failed", type: "collect", limit: 100 });
   const next: string | null = page.nextCursor;
   for await (const each of client.jobs.iterate({ competitorId: "acme" })) void each.id;
@@ -57,7 +67,7 @@ export async function seedCalls(): Promise<void> {
     if (error instanceof JobNotFound) void error.code;
     if (error instanceof ApiError) void [error.status, error.retryAfter];
   }
-  void [names, found, battlecard, next];
+  void [names, found, battlecard, next, when, priority];
 }
 
 export async function misuses(): Promise<void> {
@@ -72,4 +82,6 @@ export async function misuses(): Promise<void> {
   await client.jobs.list({ status: "done" });
   // @ts-expect-error: create needs a type
   await client.jobs.create({ competitorId: "acme" });
+  // @ts-expect-error: runAt is a Date or an ISO 8601 string, not a number
+  await client.jobs.create({ type: "collect", runAt: Date.now() });
 }

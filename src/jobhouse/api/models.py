@@ -18,6 +18,9 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
+from jobhouse.registry import PRIORITY_MAX, PRIORITY_MIN
+from jobhouse.schedule import DELAY_MAX_MS
+
 __all__ = [
     "AttemptError",
     "Body",
@@ -164,6 +167,10 @@ class RunJob(Body):
     result_type: str | MISSING | None = Field(default=MISSING, description="Present once the job is done")
     result: Any | MISSING = Field(default=MISSING, description="The job's JSON result; present once the job is done")
     error: ErrorInfo | MISSING = Field(default=MISSING, description="Present once the job failed or was cancelled")
+    priority: int = Field(ge=-10, le=10, description="Claims take higher priorities first")
+    scheduled_at: RunTime | MISSING = Field(
+        default=MISSING, description="While queued for a later time (scheduled, or waiting to retry): when it may start"
+    )
 
 
 class WorkspaceJob(Body):
@@ -190,6 +197,10 @@ class WorkspaceJob(Body):
     attempt: int = Field(ge=0)
     maxAttempts: int = Field(ge=1)
     errors: list[AttemptError] = Field(description="The error of each failed or lost attempt, oldest first")
+    priority: int = Field(ge=-10, le=10, description="Claims take higher priorities first")
+    scheduledAt: WorkspaceTime | None = Field(
+        description="While queued for a later time (scheduled, or waiting to retry): when it may start; else null"
+    )
 
 
 class JobResponse(Body):
@@ -314,6 +325,17 @@ class SyncOptions(BaseModel):
         min_length=1,
         max_length=2048,
         description="POST the job's end here, signed (see docs/webhooks.md); the host must be allowed",
+    )
+    run_at: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Start no earlier than this time (ISO 8601 with an offset); the job reads queued",
+    )
+    delay_ms: int | None = Field(
+        default=None, ge=0, le=DELAY_MAX_MS, description="Start no earlier than this many milliseconds from now"
+    )
+    priority: int | None = Field(
+        default=None, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="Higher runs first; the kind's default if absent"
     )
 
 

@@ -75,7 +75,8 @@ def schemas(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Schema]:
     # A search job's body: the selector, and where to POST the job's end.
     search_job = copy.deepcopy(found["Selector"])
     search_job["title"] = "SearchJob"
-    search_job["properties"]["callback_url"] = copy.deepcopy(found["SyncOptions"]["properties"]["callback_url"])
+    for name in ("callback_url", "run_at", "delay_ms", "priority"):
+        search_job["properties"][name] = copy.deepcopy(found["SyncOptions"]["properties"][name])
     found["SearchJob"] = search_job
     found["CreateJob"]["properties"]["type"] = {
         "type": "string",
@@ -105,6 +106,11 @@ _ERRORS = {
 def _errors(*codes: int) -> dict[str, Any]:
     content = {"application/json": {"schema": _ref("Error")}}
     return {str(code): {"description": _ERRORS[code], "content": content} for code in codes}
+
+
+def _conflict(description: str) -> dict[str, Any]:
+    """A 409 of an operation that needs the job in some states, saying which."""
+    return {"409": {"description": description, "content": {"application/json": {"schema": _ref("Error")}}}}
 
 
 def _ok(status: int, schema: Schema, description: str) -> dict[str, Any]:
@@ -375,7 +381,16 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 "A job, optionally long-polling until it ends",
                 {**_ok(200, ws_job, "The job"), **_errors(*_COMMON, 404, 429)},
                 parameters=[ws_id, *_WAIT_PARAMS],
-            )
+            ),
+            "delete": _operation(
+                "Delete a finished job, with its events and webhook deliveries",
+                {
+                    "204": {"description": "Deleted: the job is gone"},
+                    **_errors(*_COMMON, 404),
+                    **_conflict("JOB_NOT_FINISHED: the job is queued or running (cancel it first)"),
+                },
+                parameters=[ws_id],
+            ),
         },
         "/api/jobs/events": {
             "get": _operation(
@@ -395,6 +410,17 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
             "post": _operation(
                 "Cancel a job",
                 {**_ok(200, _ref("CancelResponse"), "The job, cancelled"), **_errors(*_COMMON, 404, 409)},
+                parameters=[ws_id],
+            )
+        },
+        "/api/jobs/{id}/retry": {
+            "post": _operation(
+                "Queue a failed or cancelled job again, as its next attempt (its history kept)",
+                {
+                    **_ok(202, ws_job, "The job, queued again"),
+                    **_errors(*_COMMON, 404),
+                    **_conflict("JOB_NOT_RETRYABLE: the job is queued, running or completed"),
+                },
                 parameters=[ws_id],
             )
         },

@@ -13,18 +13,55 @@ from jobhouse.api.responses import accepted, json_response
 from jobhouse.api.views import run_job, search_response, source_list
 from jobhouse.api.webhooks import without_callback
 from jobhouse.builtin import SEARCH_KIND, SYNC_KIND
+from jobhouse.errors import InvalidRequest
+from jobhouse.schedule import parse_time, start_at
 
 PREFIX = "/api/v1/run"
 
 
+#: What a create body may say of when and how soon its job runs, besides what the job is about.
+_CONTROL = ("run_at", "delay_ms", "priority")
+
+
+def _control(body: Any) -> tuple[Any, dict[str, Any]]:
+    """A create body without its `_CONTROL` fields, and those fields (see ``docs/job-control.md``)."""
+    if not isinstance(body, dict) or not any(name in body for name in _CONTROL):
+        return body, {}
+    control = {name: body[name] for name in _CONTROL if body.get(name) is not None}
+    rest = {name: value for name, value in body.items() if name not in _CONTROL}
+    for name in ("delay_ms", "priority"):
+        if name in control and (not isinstance(control[name], int) or isinstance(control[name], bool)):
+            raise InvalidRequest(f"Invalid request: {name}: must be an integer")
+    if "run_at" in control:
+        control["run_at"] = parse_time(control["run_at"], "run_at")
+    return rest, control
+
+
 async def _submit(
-    request: Request, workspace: str, kind: str, input: Any = None, body: Any = None, callback: str | None = None
+    request: Request,
+    workspace: str,
+    kind: str,
+    input: Any = None,
+    body: Any = None,
+    callback: str | None = None,
+    control: dict[str, Any] | None = None,
 ) -> Response:
     key, fingerprint = params.idempotency(request, body)
     rt = params.runtime(request)
     callback_url = None if callback is None else rt.webhooks.check(callback)
+    control = control or {}
+    run_at = start_at(
+        rt.store.clock.now(), control.get("run_at"), control.get("delay_ms"), names=("run_at", "delay_ms")
+    )
     job, created = await rt.service.submit(
-        workspace, kind, input=input, idempotency_key=key, fingerprint=fingerprint, callback_url=callback_url
+        workspace,
+        kind,
+        input=input,
+        idempotency_key=key,
+        fingerprint=fingerprint,
+        callback_url=callback_url,
+        priority=control.get("priority"),
+        run_at=run_at,
     )
     return accepted(run_job(job, rt.disclosure), f"{PREFIX}/jobs/{job.id}", created)
 
@@ -32,9 +69,11 @@ async def _submit(
 async def create_search(request: Request) -> Response:
     workspace = await params.workspace(request)
     body = await params.json_body(request)
-    wanted, callback = without_callback(body)
+    wanted, control = _control(body)
+    wanted, callback = without_callback(wanted)
     selector = params.runtime(request).searcher.selector(wanted)
-    return await _submit(request, workspace, SEARCH_KIND, selector.model_dump(exclude_none=True), body, callback)
+    search = selector.model_dump(exclude_none=True)
+    return await _submit(request, workspace, SEARCH_KIND, search, body, callback, control)
 
 
 async def get_job(request: Request) -> Response:
@@ -74,15 +113,17 @@ async def sync_source(request: Request) -> Response:
     workspace = await params.workspace(request)
     source = params.runtime(request).searcher.source(request.path_params["source_id"])
     options = await _sync_options(request)
-    wanted, callback = without_callback(options)
-    return await _submit(request, workspace, SYNC_KIND, {**wanted, "source": source.id}, options, callback)
+    wanted, control = _control(options)
+    wanted, callback = without_callback(wanted)
+    return await _submit(request, workspace, SYNC_KIND, {**wanted, "source": source.id}, options, callback, control)
 
 
 async def sync_all_sources(request: Request) -> Response:
     workspace = await params.workspace(request)
     options = await _sync_options(request)
-    wanted, callback = without_callback(options)
-    return await _submit(request, workspace, SYNC_KIND, wanted, options, callback)
+    wanted, control = _control(options)
+    wanted, callback = without_callback(wanted)
+    return await _submit(request, workspace, SYNC_KIND, wanted, options, callback, control)
 
 
 routes = [

@@ -71,18 +71,13 @@ def frame(event: JobEvent, surface: str, shown: Disclosure) -> bytes:
     return built
 
 
-def replay(
-    events: Sequence[JobEvent], surface: str, shown: Disclosure, last: int, *, until_end: bool
-) -> tuple[bytes, int, bool]:
-    """The frames of `events` as one chunk (with `until_end`, up to the first terminal one); the last
-    number sent, and whether a job ended."""
-    chunks = []
-    for event in events:
-        chunks.append(frame(event, surface, shown))
-        last = event.seq
-        if until_end and event.is_terminal:
-            return b"".join(chunks), last, True
-    return b"".join(chunks), last, False
+def replay(events: Sequence[JobEvent], surface: str, shown: Disclosure, last: int) -> tuple[bytes, int, bool]:
+    """The frames of `events` as one chunk; the last number sent, and whether the last event is a
+    terminal one (a job's history may hold an end that a retry followed: only its last end counts)."""
+    chunks = [frame(event, surface, shown) for event in events]
+    if not events:
+        return b"", last, False
+    return b"".join(chunks), events[-1].seq, events[-1].is_terminal
 
 
 class EventStream(Response):
@@ -160,18 +155,19 @@ async def _job_frames(rt: Runtime, job_id: str, after: int, surface: str, owner:
     yield _RETRY
     store, ping, shown = rt.store, rt.settings.sse_ping, rt.disclosure
     async with rt.feed.job(job_id, owner=owner) as live:
-        last = after
+        last, ended = after, False
         while True:  # the history, a page per write; no event of it stays referenced from here
             page = await store.events(last, job_id=job_id, limit=PAGE)
             await attach_jobs(store, page)
-            chunk, last, ended = replay(page, surface, shown, last, until_end=True)
+            chunk, last, ends = replay(page, surface, shown, last)
+            ended = ends if page else ended
             more, page = len(page) == PAGE, []
             if chunk:
                 yield chunk
-            if ended:
-                return
             if not more:
                 break
+        if ended:  # its last event so far is an end: the stream is over
+            return
         chunk = b""
         async with contextlib.aclosing(_live(live, store, ping, last, surface, shown, until_end=True)) as frames:
             async for sent in frames:  # then live
@@ -218,7 +214,7 @@ async def _workspace_frames(
             page = await store.events(cursor, workspace=name, upto=live.start, limit=PAGE)
             chosen = [e for e in page if accept(e)]
             await attach_jobs(store, chosen)
-            chunk, _, _ = replay(chosen, "workspace", shown, cursor, until_end=False)
+            chunk, _, _ = replay(chosen, "workspace", shown, cursor)
             cursor, page, chosen = (page[-1].seq if len(page) == PAGE else None), [], []
             if chunk:
                 yield chunk

@@ -103,6 +103,8 @@ def run_job(job: Job, shown: Disclosure) -> models.RunJob:
         result_type=result_type,
         result=result,
         error=error,
+        priority=job.priority,
+        scheduled_at=MISSING if (due := job.scheduled_at) is None else seconds(due),
     )
 
 
@@ -129,6 +131,8 @@ def workspace_job(job: Job, shown: Disclosure) -> models.WorkspaceJob:
         attempt=job.attempt,
         maxAttempts=job.max_attempts,
         errors=[_attempt_error(shown, e, job.kind) for e in job.errors],
+        priority=job.priority,
+        scheduledAt=millis(job.scheduled_at),
     )
 
 

@@ -19,6 +19,8 @@ from jobhouse.disclosure import Disclosure
 from jobhouse.egress import URL_MAX
 from jobhouse.errors import InvalidRequest
 from jobhouse.job import JobStatus
+from jobhouse.registry import PRIORITY_MAX, PRIORITY_MIN
+from jobhouse.schedule import DELAY_MAX_MS, parse_time, start_at
 from jobhouse.store.base import Cursor, JobQuery
 from jobhouse.validation import validate
 
@@ -51,6 +53,17 @@ class CreateJob(BaseModel):
         min_length=1,
         max_length=URL_MAX,
         description="POST the job's end here, signed (see docs/webhooks.md); the host must be allowed",
+    )
+    runAt: str | None = Field(
+        default=None,
+        json_schema_extra={"format": "date-time"},
+        description="Start no earlier than this time (ISO 8601 with an offset); the job reads queued",
+    )
+    delayMs: int | None = Field(
+        default=None, ge=0, le=DELAY_MAX_MS, description="Start no earlier than this many milliseconds from now"
+    )
+    priority: int | None = Field(
+        default=None, ge=PRIORITY_MIN, le=PRIORITY_MAX, description="Higher runs first; the type's default if absent"
     )
 
 
@@ -124,6 +137,7 @@ async def create_job(request: Request) -> Response:
     key, fingerprint = params.idempotency(request, raw)
     rt = params.runtime(request)
     callback_url = None if body.callbackUrl is None else rt.webhooks.check(body.callbackUrl)
+    run_at = None if body.runAt is None else parse_time(body.runAt, "runAt")
     job, created = await rt.service.submit(
         workspace,
         body.type,
@@ -134,6 +148,8 @@ async def create_job(request: Request) -> Response:
         idempotency_key=key,
         fingerprint=fingerprint,
         callback_url=callback_url,
+        priority=body.priority,
+        run_at=start_at(rt.store.clock.now(), run_at, body.delayMs, names=("runAt", "delayMs")),
     )
     return accepted(job_response(job, rt.disclosure), f"{PREFIX}/{job.id}", created)
 
@@ -153,12 +169,32 @@ async def cancel_job(request: Request) -> Response:
     return json_response(cancel_response(job, rt.disclosure))
 
 
+async def retry_job(request: Request) -> Response:
+    """Queue a failed or cancelled job again: 202 with the job, as `GET` shows it."""
+    workspace = await params.workspace(request)
+    rt = params.runtime(request)
+    job = await rt.service.retry(params.job_id(request, "id"), workspace)
+    return accepted(job_response(job, rt.disclosure), f"{PREFIX}/{job.id}")
+
+
+async def delete_job(request: Request) -> Response:
+    """Delete a finished job: 204, no body."""
+    workspace = await params.workspace(request)
+    await params.runtime(request).service.delete(params.job_id(request, "id"), workspace)
+    return Response(status_code=204)
+
+
+async def job_item(request: Request) -> Response:
+    return await (delete_job(request) if request.method == "DELETE" else get_job(request))
+
+
 async def jobs(request: Request) -> Response:
     return await (create_job(request) if request.method == "POST" else list_jobs(request))
 
 
 routes = [
     Route(PREFIX, jobs, methods=["GET", "POST"]),
-    Route(f"{PREFIX}/{{id}}", get_job, methods=["GET"]),
+    Route(f"{PREFIX}/{{id}}", job_item, methods=["GET", "DELETE"]),
     Route(f"{PREFIX}/{{id}}/cancel", cancel_job, methods=["POST"]),
+    Route(f"{PREFIX}/{{id}}/retry", retry_job, methods=["POST"]),
 ]

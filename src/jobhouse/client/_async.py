@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -79,7 +80,7 @@ class AsyncClient:
             else:
                 delay = retrying.after_response(response)
                 if delay is None:
-                    return core.outcome(call, response)
+                    return core.outcome(call, response, retried=retrying.tries > 0)
             await asyncio.sleep(delay)
 
     async def _poll(self, poll: core.Poll[core.J]) -> core.J:
@@ -102,8 +103,7 @@ class AsyncClient:
                         async for line in response.aiter_lines():
                             if (event := feed.line(line)) is not None:
                                 yield event
-                                if feed.finished:
-                                    return
+                        feed.closed()
                 finally:
                     await response.aclose()
             except httpx.TransportError as exc:
@@ -127,9 +127,16 @@ class Jobs:
         competitor_id: str | None = None,
         display_title: str | None = None,
         idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
     ) -> Job:
         """Create a job of kind `type`; it comes back queued. The request carries an
-        ``Idempotency-Key`` (`idempotency_key`, or a new UUID), so retrying it never makes two jobs."""
+        ``Idempotency-Key`` (`idempotency_key`, or a new UUID), so retrying it never makes two jobs.
+
+        `run_at` (an aware `datetime`; a naive one is a `ValueError`) or `delay` (seconds, or a
+        `timedelta`) makes it wait until then, reading queued with `scheduled_at`; `priority`
+        (-10 to 10, higher first) overrides its kind's."""
         call = core.jobs_create(
             type,
             input=input,
@@ -137,6 +144,7 @@ class Jobs:
             competitor_id=competitor_id,
             display_title=display_title,
             idempotency_key=idempotency_key,
+            control=core.Control.of(run_at, delay, priority),
         )
         return await self._client._send(call)
 
@@ -166,6 +174,16 @@ class Jobs:
     async def cancel(self, id: str) -> Job:
         """Cancel a queued or running job; it comes back cancelled (status ``failed``, `cancelled` true)."""
         return await self._client._send(core.jobs_cancel(id))
+
+    async def retry(self, id: str) -> Job:
+        """Run a failed or cancelled job again, as its next attempt; it comes back queued, its `errors`
+        kept. `JobNotRetryable` (409) if it is queued, running or completed."""
+        return await self._client._send(core.jobs_retry(id))
+
+    async def delete(self, id: str) -> None:
+        """Delete a finished job (with its events and webhook deliveries). `JobNotFinished` (409) if
+        it is queued or running: cancel it first."""
+        await self._client._send(core.jobs_delete(id))
 
     def events(self, id: str, *, last_event_id: int | str | None = None) -> AsyncIterator[JobEvent]:
         """The job's changes as they happen, from its creation (or after `last_event_id`), until it ends."""
@@ -215,10 +233,15 @@ class Run:
         version: str | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
     ) -> RunJob:
-        """The same search as a job (``search-resolve``); its result is ``{"candidates": [...]}``."""
+        """The same search as a job (``search-resolve``); its result is ``{"candidates": [...]}``.
+        `run_at`, `delay` and `priority` as for `Jobs.create`."""
         body = core.selector(app, os=os, kind=kind, limit=limit, version=version, source=source)
-        return await self._client._send(core.run_create_search(body, idempotency_key))
+        control = core.Control.of(run_at, delay, priority)
+        return await self._client._send(core.run_create_search(body, idempotency_key, control))
 
     async def get(self, job_id: str, *, wait: str | None = None, timeout_ms: int = 0) -> RunJob:
         """The job now, or with ``wait="done"`` once it ends or `timeout_ms` passes (one request)."""
@@ -248,7 +271,16 @@ class Sources:
         return await self._client._send(core.sources_list())
 
     async def sync(
-        self, source_id: str | None = None, *, force: bool = False, idempotency_key: str | None = None
+        self,
+        source_id: str | None = None,
+        *,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
     ) -> RunJob:
-        """Queue a ``source-sync`` job for one source, or all; `force` reads unchanged files again."""
-        return await self._client._send(core.sources_sync(source_id, force, idempotency_key))
+        """Queue a ``source-sync`` job for one source, or all; `force` reads unchanged files again.
+        `run_at`, `delay` and `priority` as for `Jobs.create`."""
+        control = core.Control.of(run_at, delay, priority)
+        return await self._client._send(core.sources_sync(source_id, force, idempotency_key, control))

@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
@@ -40,6 +41,7 @@ __all__ = [
     "DEFAULT_URL",
     "LONG_POLL_MAX",
     "Call",
+    "Control",
     "Options",
     "Pager",
     "Poll",
@@ -111,6 +113,8 @@ class Call(Generic[T]):
     idempotent: bool = True
     #: How long the server may hold it before answering (a long-poll), in seconds; None: no limit.
     hold: float | None = 0.0
+    #: A 404 after a retry means it was done (a delete whose first answer was lost): no error.
+    gone_is_done: bool = False
 
     def request(self, http: httpx.Client | httpx.AsyncClient, timeout: float) -> httpx.Request:
         read = None if self.hold is None else timeout + self.hold
@@ -124,12 +128,14 @@ class Call(Generic[T]):
         )
 
 
-def outcome(call: Call[T], response: httpx.Response) -> T:
-    """The value of a final answer, or the `ApiError` it stands for."""
+def outcome(call: Call[T], response: httpx.Response, retried: bool = False) -> T:
+    """The value of a final answer, or the `ApiError` it stands for (`retried`: not the first try)."""
+    if response.status_code == 404 and retried and call.gone_is_done:
+        return call.parse(None)
     if not response.is_success:
         raise error_from_response(response)
     try:
-        return call.parse(response.json())
+        return call.parse(None if response.status_code == 204 else response.json())
     except (ValueError, pydantic.ValidationError) as exc:
         raise ApiError(
             f"Unexpected answer from {call.method} {call.path}: {exc}",
@@ -247,6 +253,38 @@ def _wait(timeout_ms: int | None) -> dict[str, str | int]:
     return {} if timeout_ms is None else {"wait": "done", "timeout_ms": timeout_ms}
 
 
+@dataclass(frozen=True)
+class Control:
+    """When and how soon a new job runs (``docs/job-control.md``), as its wire values: `run_at` an
+    ISO 8601 time with its offset, `delay_ms` whole milliseconds (rounded up: never earlier than
+    asked). The server checks the ranges (a 400 `InvalidRequest`); only a naive `datetime` is
+    refused here, since the client cannot know which zone it meant."""
+
+    run_at: str | None = None
+    delay_ms: int | None = None
+    priority: int | None = None
+
+    @classmethod
+    def of(cls, run_at: datetime | None, delay: float | timedelta | None, priority: int | None) -> Control:
+        if run_at is not None and run_at.utcoffset() is None:
+            raise ValueError(
+                f"run_at={run_at.isoformat()} has no time zone: pass an aware datetime,"
+                " e.g. datetime.now(UTC) + timedelta(minutes=5)"
+            )
+        if delay is not None and not isinstance(delay, timedelta):
+            delay = timedelta(seconds=delay)
+        delay_ms = None if delay is None else -(-delay // timedelta(milliseconds=1))
+        return cls(None if run_at is None else run_at.isoformat(), delay_ms, priority)
+
+    def workspace(self) -> dict[str, Any]:
+        """The fields of ``POST /api/jobs`` (camelCase)."""
+        return _compact(runAt=self.run_at, delayMs=self.delay_ms, priority=self.priority)
+
+    def run(self) -> dict[str, Any]:
+        """The fields of the run surface's creates (snake_case)."""
+        return _compact(run_at=self.run_at, delay_ms=self.delay_ms, priority=self.priority)
+
+
 def jobs_create(
     type: str,
     *,
@@ -255,6 +293,7 @@ def jobs_create(
     competitor_id: str | None,
     display_title: str | None,
     idempotency_key: str | None,
+    control: Control = Control(),
 ) -> Call[Job]:
     body = _compact(
         type=type,
@@ -262,6 +301,7 @@ def jobs_create(
         metadata=None if metadata is None else dict(metadata),
         competitorId=competitor_id,
         displayTitle=display_title,
+        **control.workspace(),
     )
     return Call("POST", "/api/jobs", _job, body=body, headers=_idempotency(idempotency_key))
 
@@ -273,6 +313,15 @@ def jobs_get(id: str, timeout_ms: int | None = None) -> Call[Job]:
 
 def jobs_cancel(id: str) -> Call[Job]:
     return Call("POST", f"/api/jobs/{quote_id(id)}/cancel", lambda body: CancelResponse.model_validate(body).job)
+
+
+def jobs_retry(id: str) -> Call[Job]:
+    # Not sent again after a lost answer: a second retry would run the job once more.
+    return Call("POST", f"/api/jobs/{quote_id(id)}/retry", _job, idempotent=False)
+
+
+def jobs_delete(id: str) -> Call[None]:
+    return Call("DELETE", f"/api/jobs/{quote_id(id)}", lambda body: None, gone_is_done=True)
 
 
 def jobs_page(filters: Mapping[str, str | None], page_size: int, cursor: str | None) -> Call[JobPage]:
@@ -297,9 +346,11 @@ def run_search(body: Mapping[str, Any]) -> Call[list[Candidate]]:
     return Call("POST", "/api/v1/run/search", lambda b: SearchResponse.model_validate(b).candidates, body=dict(body))
 
 
-def run_create_search(body: Mapping[str, Any], idempotency_key: str | None) -> Call[RunJob]:
+def run_create_search(
+    body: Mapping[str, Any], idempotency_key: str | None, control: Control = Control()
+) -> Call[RunJob]:
     headers = _idempotency(idempotency_key)
-    return Call("POST", "/api/v1/run/search/jobs", _run_job, body=dict(body), headers=headers)
+    return Call("POST", "/api/v1/run/search/jobs", _run_job, body={**body, **control.run()}, headers=headers)
 
 
 def run_get(job_id: str, timeout_ms: int | None = None) -> Call[RunJob]:
@@ -315,7 +366,9 @@ def sources_list() -> Call[list[Source]]:
     return Call("GET", "/api/v1/run/sources", lambda body: SourceList.model_validate(body).sources)
 
 
-def sources_sync(source_id: str | None, force: bool, idempotency_key: str | None) -> Call[RunJob]:
+def sources_sync(
+    source_id: str | None, force: bool, idempotency_key: str | None, control: Control = Control()
+) -> Call[RunJob]:
     path = "/api/v1/run/sources/sync" if source_id is None else f"/api/v1/run/sources/{quote_id(source_id)}/sync"
-    body = {"force": True} if force else None
+    body = {**({"force": True} if force else {}), **control.run()} or None
     return Call("POST", path, _run_job, body=body, headers=_idempotency(idempotency_key))

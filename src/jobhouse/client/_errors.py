@@ -16,7 +16,9 @@ all; the subclasses let a program act on the one it expects (``except JobNotFoun
     │   └── SourceNotFound       404 SOURCE_NOT_FOUND
     ├── MethodNotAllowed         405 METHOD_NOT_ALLOWED
     ├── Conflict                 409
-    │   └── JobAlreadyFinished   409 JOB_ALREADY_FINISHED
+    │   ├── JobAlreadyFinished   409 JOB_ALREADY_FINISHED
+    │   ├── JobNotRetryable      409 JOB_NOT_RETRYABLE
+    │   └── JobNotFinished       409 JOB_NOT_FINISHED
     ├── PayloadTooLarge          413 PAYLOAD_TOO_LARGE
     ├── UnsupportedMediaType     415 UNSUPPORTED_MEDIA_TYPE
     ├── Unprocessable            422 UNPROCESSABLE_ENTITY
@@ -49,7 +51,9 @@ __all__ = [
     "InvalidRequest",
     "InvalidSelector",
     "JobAlreadyFinished",
+    "JobNotFinished",
     "JobNotFound",
+    "JobNotRetryable",
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
@@ -140,6 +144,14 @@ class JobAlreadyFinished(Conflict):
     """The job already completed or failed, so it cannot be cancelled (409)."""
 
 
+class JobNotRetryable(Conflict):
+    """Only a failed or cancelled job can be retried; this one is queued, running or completed (409)."""
+
+
+class JobNotFinished(Conflict):
+    """Only a finished job can be deleted; this one is queued or running: cancel it first (409)."""
+
+
 class PayloadTooLarge(ApiError):
     """The request body is over the server's limit (413)."""
 
@@ -189,6 +201,8 @@ CODES: dict[str, type[ApiError]] = {
     "WEBHOOK_REFUSED": InvalidRequest,
     "METHOD_NOT_ALLOWED": MethodNotAllowed,
     "JOB_ALREADY_FINISHED": JobAlreadyFinished,
+    "JOB_NOT_RETRYABLE": JobNotRetryable,
+    "JOB_NOT_FINISHED": JobNotFinished,
     "PAYLOAD_TOO_LARGE": PayloadTooLarge,
     "UNSUPPORTED_MEDIA_TYPE": UnsupportedMediaType,
     "UNPROCESSABLE_ENTITY": Unprocessable,

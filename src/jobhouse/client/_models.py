@@ -157,13 +157,19 @@ class Job(_Outcome, _Camel):
     attempt: int
     max_attempts: int
     errors: list[AttemptError]
+    #: -10 to 10; claims take higher priorities first (the kind's default unless the create gave one).
+    priority: int
+    #: While the job is queued for a later time (created with `run_at`/`delay`, or waiting to retry):
+    #: when it may start; else None.
+    scheduled_at: WorkspaceTime | None
 
 
 class RunJob(_Outcome, _Model):
     """A job on the run surface, ``/api/v1/run`` (component ``RunJob``).
 
     ``result`` and ``result_type`` are set once the job is done, ``error`` once it failed or
-    was cancelled; the server leaves them out before, and they read None here.
+    was cancelled, ``scheduled_at`` while it waits for a later time; the server leaves them out
+    otherwise, and they read None here.
     """
 
     job_id: str
@@ -178,6 +184,10 @@ class RunJob(_Outcome, _Model):
     result_type: str | None = None
     result: Any = None
     error: ErrorInfo | None = None
+    #: -10 to 10; claims take higher priorities first.
+    priority: int
+    #: While the job is queued for a later time: when it may start (to the second); else None.
+    scheduled_at: RunTime | None = None
 
 
 class Candidate(_Model):

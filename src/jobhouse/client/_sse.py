@@ -5,8 +5,9 @@ the request the feed gives it, tells the feed what came back (`opened`), hands i
 reads (`line`), and when the connection ends without the stream having ended, asks the feed how
 long to wait (`lost`) before opening the next request, which carries ``Last-Event-ID``: the
 server then sends exactly the events after the last one seen, so none is missed or repeated.
-A job's stream ends after its terminal event (or a ``204`` to a resume with nothing left); the
-workspace stream never ends by itself.
+A job's stream ends when the server closes it after a terminal event (or with a ``204`` to a
+resume with nothing left): a job retried after it ended has more than one end in its history, and
+the server closes the stream only after the last. The workspace stream never ends by itself.
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ class EventFeed(Generic[E]):
         self.last_event_id = None if last_event_id is None else str(last_event_id)
         self.ends = ends
         self.finished = False
+        #: Whether the last event read was a terminal one (the stream is over if the server closes now).
+        self.ended = False
         self.reconnect_delay = 1.0  # until the server's `retry:` says otherwise
         self.retrying = Retrying(options, idempotent=True)
         self._delay: float | None = None
@@ -132,6 +135,11 @@ class EventFeed(Generic[E]):
             self.reconnect_delay = int(value) / 1000
         return None
 
+    def closed(self) -> None:
+        """The server closed the connection cleanly: after a terminal event, the stream is over."""
+        if self.ends and self.ended:
+            self.finished = True
+
     def lost(self, error: httpx.TransportError | None, url: str) -> float:
         """The connection ended (with `error`, or cleanly) before the stream did: how long to wait
         before resuming. Raises `ConnectionFailed` once `retries` tries in a row came to nothing."""
@@ -157,6 +165,5 @@ class EventFeed(Generic[E]):
             parsed = self.parse(int(id or 0), event, json.loads(data))
         except (ValueError, pydantic.ValidationError) as exc:
             raise ApiError(f"Unexpected event on {self.path}: {exc}", code="UNEXPECTED_RESPONSE") from exc
-        if self.ends and parsed.terminal:
-            self.finished = True
+        self.ended = parsed.terminal
         return parsed

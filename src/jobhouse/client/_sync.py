@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -76,7 +77,7 @@ class Client:
             else:
                 delay = retrying.after_response(response)
                 if delay is None:
-                    return core.outcome(call, response)
+                    return core.outcome(call, response, retried=retrying.tries > 0)
             time.sleep(delay)
 
     def _poll(self, poll: core.Poll[core.J]) -> core.J:
@@ -99,8 +100,7 @@ class Client:
                         for line in response.iter_lines():
                             if (event := feed.line(line)) is not None:
                                 yield event
-                                if feed.finished:
-                                    return
+                        feed.closed()
                 finally:
                     response.close()
             except httpx.TransportError as exc:
@@ -124,9 +124,16 @@ class Jobs:
         competitor_id: str | None = None,
         display_title: str | None = None,
         idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
     ) -> Job:
         """Create a job of kind `type`; it comes back queued. The request carries an
-        ``Idempotency-Key`` (`idempotency_key`, or a new UUID), so retrying it never makes two jobs."""
+        ``Idempotency-Key`` (`idempotency_key`, or a new UUID), so retrying it never makes two jobs.
+
+        `run_at` (an aware `datetime`; a naive one is a `ValueError`) or `delay` (seconds, or a
+        `timedelta`) makes it wait until then, reading queued with `scheduled_at`; `priority`
+        (-10 to 10, higher first) overrides its kind's."""
         call = core.jobs_create(
             type,
             input=input,
@@ -134,6 +141,7 @@ class Jobs:
             competitor_id=competitor_id,
             display_title=display_title,
             idempotency_key=idempotency_key,
+            control=core.Control.of(run_at, delay, priority),
         )
         return self._client._send(call)
 
@@ -162,6 +170,16 @@ class Jobs:
     def cancel(self, id: str) -> Job:
         """Cancel a queued or running job; it comes back cancelled (status ``failed``, `cancelled` true)."""
         return self._client._send(core.jobs_cancel(id))
+
+    def retry(self, id: str) -> Job:
+        """Run a failed or cancelled job again, as its next attempt; it comes back queued, its `errors`
+        kept. `JobNotRetryable` (409) if it is queued, running or completed."""
+        return self._client._send(core.jobs_retry(id))
+
+    def delete(self, id: str) -> None:
+        """Delete a finished job (with its events and webhook deliveries). `JobNotFinished` (409) if
+        it is queued or running: cancel it first."""
+        self._client._send(core.jobs_delete(id))
 
     def events(self, id: str, *, last_event_id: int | str | None = None) -> Iterator[JobEvent]:
         """The job's changes as they happen, from its creation (or after `last_event_id`), until it ends."""
@@ -211,10 +229,15 @@ class Run:
         version: str | None = None,
         source: str | None = None,
         idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
     ) -> RunJob:
-        """The same search as a job (``search-resolve``); its result is ``{"candidates": [...]}``."""
+        """The same search as a job (``search-resolve``); its result is ``{"candidates": [...]}``.
+        `run_at`, `delay` and `priority` as for `Jobs.create`."""
         body = core.selector(app, os=os, kind=kind, limit=limit, version=version, source=source)
-        return self._client._send(core.run_create_search(body, idempotency_key))
+        control = core.Control.of(run_at, delay, priority)
+        return self._client._send(core.run_create_search(body, idempotency_key, control))
 
     def get(self, job_id: str, *, wait: str | None = None, timeout_ms: int = 0) -> RunJob:
         """The job now, or with ``wait="done"`` once it ends or `timeout_ms` passes (one request)."""
@@ -243,6 +266,17 @@ class Sources:
         """Every source, with its last sync."""
         return self._client._send(core.sources_list())
 
-    def sync(self, source_id: str | None = None, *, force: bool = False, idempotency_key: str | None = None) -> RunJob:
-        """Queue a ``source-sync`` job for one source, or all; `force` reads unchanged files again."""
-        return self._client._send(core.sources_sync(source_id, force, idempotency_key))
+    def sync(
+        self,
+        source_id: str | None = None,
+        *,
+        force: bool = False,
+        idempotency_key: str | None = None,
+        run_at: datetime | None = None,
+        delay: float | timedelta | None = None,
+        priority: int | None = None,
+    ) -> RunJob:
+        """Queue a ``source-sync`` job for one source, or all; `force` reads unchanged files again.
+        `run_at`, `delay` and `priority` as for `Jobs.create`."""
+        control = core.Control.of(run_at, delay, priority)
+        return self._client._send(core.sources_sync(source_id, force, idempotency_key, control))

@@ -67,6 +67,24 @@ class Idempotency:
     ttl: float = 24 * 3600.0
 
 
+def unique_key(new: NewJob) -> Idempotency | None:
+    """The uniqueness key of a job whose kind has one, held like an idempotency key (in the same
+    table, under a name of its own) for the kind's `unique_for` window."""
+    if new.unique_key is None or new.unique_for is None:
+        return None
+    return Idempotency(new.unique_key, "unique", new.unique_for)
+
+
+@dataclass(slots=True)
+class Lineup:
+    """What this process's latest claim saw of the jobs waiting for their time."""
+
+    #: When the next scheduled job is due (None: there is none).
+    next_due: datetime | None = None
+    #: Whether that claim made scheduled jobs ready that it did not take: claim again at once.
+    promoted: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class Rescued:
     """The jobs a rescue sweep took from vanished workers: queued again, or failed (no attempts left)."""
@@ -194,6 +212,8 @@ class Store(Protocol):
     #: Whether events always commit in the order of their numbers (else a later number may be
     #: visible before an earlier one: see `jobhouse.feed`).
     events_in_commit_order: bool
+    #: What this process's latest claim saw of the scheduled jobs (workers time their next claim by it).
+    lineup: Lineup
 
     @property
     def keys(self) -> KeyStore: ...
@@ -222,6 +242,8 @@ class Store(Protocol):
 
         `connection`, where the backend supports it (PostgreSQL), is the caller's own open
         connection: the jobs are inserted in the caller's transaction and exist only if it commits.
+        A job with a uniqueness key (`NewJob.unique_key`) that a job made within its window holds is
+        not inserted: that earlier job takes its place in the list.
         """
 
     async def create(
@@ -232,7 +254,9 @@ class Store(Protocol):
         With `idempotency`, a key the workspace used within its ttl gives back the job it made
         (not new) if the fingerprint matches, and raises `IdempotencyConflict` if not; duplicates
         that race make one job. With `max_queued`, a workspace that already has that many queued
-        jobs gets `QuotaExceeded` and nothing is stored.
+        jobs gets `QuotaExceeded` and nothing is stored. A uniqueness key (`NewJob.unique_key`) held by
+        a job made within `NewJob.unique_for` seconds gives back that job (not new); racing creates
+        with one key make one job.
         """
 
     async def get(self, job_id: str, workspace: str | None = None) -> Job | None:
@@ -247,8 +271,33 @@ class Store(Protocol):
         Raises `JobNotFound`, or `JobAlreadyFinished` for a completed or failed job.
         """
 
-    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
-        """Start up to `limit` due queued jobs of `kinds`, oldest first, each as a new attempt."""
+    async def retry(self, job_id: str, workspace: str | None, granted: int) -> Job:
+        """Queue a failed or cancelled job again, due now, as its next attempt: the attempt counter
+        goes on, `max_attempts` becomes the attempts made plus `granted`, the per-attempt `errors`
+        stay, `error` and the result go, and progress, steps and the current step start over. One
+        write conditional on the status, so of racing retries (or a retry and a delete) one wins.
+
+        Raises `JobNotFound` (none, or another workspace's), or `JobNotRetryable` (queued, running
+        or completed). The job, queued.
+        """
+
+    async def delete(self, job_id: str, workspace: str | None = None) -> Job:
+        """Delete a finished (completed, failed or cancelled) job with its events and webhook
+        deliveries; an idempotency key that named it makes a new job next time.
+
+        Raises `JobNotFound`, or `JobNotFinished` for a queued or running job (nothing changes).
+        The job as it was.
+        """
+
+    async def claim(
+        self, worker: str, kinds: Collection[str], limit: int, lease: float, *, limits: Mapping[str, int] | None = None
+    ) -> list[Job]:
+        """Start up to `limit` ready jobs of `kinds`, each as a new attempt, in the order of
+        `jobhouse.store.ready` (priority, then one workspace after another, oldest first in each).
+
+        Scheduled jobs that are due become ready first. A job of a kind in `limits` starts only while
+        fewer than its limit of jobs with its kind and concurrency key run. `lineup` tells what the
+        claim saw of the scheduled jobs."""
 
     async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
         """Extend the leases of running attempts; the ids of those that are no longer ours."""

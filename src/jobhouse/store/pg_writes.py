@@ -23,8 +23,9 @@ import psycopg
 
 from jobhouse.errors import ConfigurationError, IdempotencyConflict, QuotaExceeded
 from jobhouse.job import AttemptRef, Failure, Job, NewJob, Outcome, Verdict, reset_steps
-from jobhouse.store.base import Idempotency
+from jobhouse.store.base import Idempotency, unique_key
 from jobhouse.store.pg_codec import Jsonb, encoded, job_from_row, steps_json, unavailable_on_errors
+from jobhouse.store.ready import SCHEDULED_ROUND, Dialect
 from jobhouse.store.rows import COLUMNS
 
 #: Schema names jobhouse accepts (they are written into SQL).
@@ -68,20 +69,34 @@ async def insert_jobs(
         "steps": [steps_json(j.steps) for j in built], "inputs": [Jsonb(j.input) for j in built],
         "metadata": [Jsonb(j.metadata) for j in built], "attempts": [j.max_attempts for j in built],
         "run_at": [j.run_at for j in built], "callbacks": [j.callback_url for j in built],
+        "priorities": [j.priority for j in built], "keys": [j.concurrency_key for j in built],
     }  # fmt: skip
+    dialect = dialect_of(schema)
     async with unavailable_on_errors():
         await conn.execute(
-            f"WITH inserted AS (INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, "
-            "metadata, max_attempts, run_at, created_at, updated_at, callback_url) SELECT n.id, n.workspace, n.kind, "
-            "n.subject, n.title, 'queued', n.steps, n.input, n.metadata, n.max_attempts, n.run_at, %(now)s, %(now)s, "
-            "n.callback_url FROM unnest(%(ids)s::uuid[], %(workspaces)s::text[], %(kinds)s::text[], "
+            "WITH n AS (SELECT * FROM unnest(%(ids)s::uuid[], %(workspaces)s::text[], %(kinds)s::text[], "
             "%(subjects)s::text[], %(titles)s::text[], %(steps)s::jsonb[], %(inputs)s::jsonb[], %(metadata)s::jsonb[], "
-            "%(attempts)s::int[], %(run_at)s::timestamptz[], %(callbacks)s::text[]) AS n(id, workspace, kind, "
-            "subject, title, steps, input, metadata, max_attempts, run_at, callback_url) RETURNING 1) "
+            "%(attempts)s::int[], %(run_at)s::timestamptz[], %(callbacks)s::text[], %(priorities)s::int[], "
+            "%(keys)s::text[]) WITH ORDINALITY AS n(id, workspace, kind, subject, title, steps, input, metadata, "
+            "max_attempts, run_at, callback_url, priority, concurrency_key, ord)), "
+            f"bases AS (SELECT d.workspace, d.priority, {dialect.next_round('d.workspace', 'd.priority')} AS base "
+            "FROM (SELECT DISTINCT workspace, priority FROM n WHERE run_at <= %(now)s) AS d), "
+            f"inserted AS (INSERT INTO {schema}.jobs (id, workspace, kind, subject, title, status, steps, input, "
+            "metadata, max_attempts, run_at, created_at, updated_at, callback_url, priority, concurrency_key, "
+            "scheduled, round) SELECT n.id, n.workspace, n.kind, n.subject, n.title, 'queued', n.steps, n.input, "
+            "n.metadata, n.max_attempts, n.run_at, %(now)s, %(now)s, n.callback_url, n.priority, n.concurrency_key, "
+            f"n.run_at > %(now)s, CASE WHEN n.run_at > %(now)s THEN {SCHEDULED_ROUND} ELSE b.base + row_number() "
+            "OVER (PARTITION BY n.workspace, n.priority, n.run_at > %(now)s ORDER BY n.ord) - 1 END "
+            "FROM n LEFT JOIN bases AS b ON b.workspace = n.workspace AND b.priority = n.priority RETURNING 1) "
             "SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM inserted LIMIT 1) AS any_inserted",
             params,
         )
     return built
+
+
+def dialect_of(schema: str) -> Dialect:
+    """The PostgreSQL words of the shared claim SQL, for the tables of `schema`."""
+    return Dialect(jobs=f"{schema}.jobs", ready="NOT q.scheduled")
 
 
 async def create_job(
@@ -92,10 +107,17 @@ async def create_job(
     max_queued: int | None,
     idempotency: Idempotency | None,
 ) -> tuple[Job, bool]:
-    """`Store.create` inside the transaction of `conn`: the idempotency key, the quota, the insert."""
-    if idempotency is not None:
-        earlier = await _claim_key(conn, schema, new, idempotency, now)
+    """`Store.create` inside the transaction of `conn`: the idempotency key, the uniqueness key, the
+    quota, the insert."""
+    keys = [k for k in (idempotency, unique_key(new)) if k is not None]
+    for i, key in enumerate(keys):
+        earlier = await _claim_key(conn, schema, new, key, now)
         if earlier is not None:
+            for taken in keys[:i]:  # keys taken for the job that will not be made name the earlier one
+                await conn.execute(
+                    f"UPDATE {schema}.idempotency_keys SET job_id = %s WHERE workspace = %s AND key = %s",
+                    (earlier.id, new.workspace, taken.key),
+                )
             return earlier, False
     if max_queued is not None:
         # One creator per workspace at a time while the quota is counted.
@@ -190,7 +212,10 @@ async def write_outcomes(
             sets = (
                 "status = 'queued', progress = 0, steps = o.steps, current_step = NULL, "
                 "errors = j.errors || jsonb_build_array(o.error), worker = NULL, lease_expires_at = NULL, "
-                "run_at = coalesce(o.run_at, %(now)s), updated_at = %(now)s"
+                "run_at = coalesce(o.run_at, %(now)s), updated_at = %(now)s, "
+                "scheduled = coalesce(o.run_at, %(now)s) > %(now)s, "
+                f"round = CASE WHEN coalesce(o.run_at, %(now)s) > %(now)s THEN {SCHEDULED_ROUND} "
+                f"ELSE {dialect_of(schema).next_round('j.workspace', 'j.priority')} END"
             )
             steps = [steps_json(reset_steps(o.steps)) for o in group]
         sql = (

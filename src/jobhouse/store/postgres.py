@@ -32,15 +32,17 @@ from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
 from jobhouse.keys import CachedKeys
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Lineup, Rescued
 from jobhouse.store.batching import Coalescer
+from jobhouse.store.control import DELETABLE_SQL, RETRYABLE_SQL, deletable, retried
 from jobhouse.store.migrations import migrations
 from jobhouse.store.pg_catalog import PgCatalog
 from jobhouse.store.pg_codec import IdleCheck, Jsonb, configure, job_from_row, steps_json, unavailable_on_errors
 from jobhouse.store.pg_keys import PgKeys
 from jobhouse.store.pg_listener import PgListener
 from jobhouse.store.pg_webhooks import PgWebhooks
-from jobhouse.store.pg_writes import SCHEMA, create_job, insert_jobs, write_outcomes
+from jobhouse.store.pg_writes import SCHEMA, create_job, dialect_of, forced, insert_jobs, write_outcomes
+from jobhouse.store.ready import NO_LIMIT, PROMOTE_BATCH, claim_order, in_claim_order
 from jobhouse.store.rows import COLUMNS, as_is, event_query, listing, page
 
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
@@ -52,6 +54,58 @@ _BURST = 1000
 _Create = tuple[NewJob, int | None, Idempotency | None]
 #: TCP keepalives: a connection to a server that vanished without a word fails within ~15 s.
 _KEEPALIVES = {"keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2, "keepalives_count": 3}
+
+
+def _claim_statements(schema: str) -> tuple[str, str, str]:
+    """The claim's SQL for `schema`: the one statement of a usual claim, and the two reads of a claim
+    that takes jobs held to concurrency limits (`jobhouse.store.ready`).
+
+    The usual claim finds the scheduled jobs that are due and gives them their rounds, picks the first
+    of them and of the ready jobs of `kinds` (unless some kind has jobs held to a limit), starts those
+    and makes the other due ones ready, and ends with one row of no job that says how many it made
+    ready, when the next scheduled job is due, and which kinds have held jobs. Each row it returns
+    ends with the round the job was claimed at."""
+    jobs = f"{schema}.jobs"
+    dialect = dialect_of(schema)
+    ready = (
+        f"SELECT id{{}} FROM {jobs} WHERE status = 'queued' AND NOT scheduled AND concurrency_key IS NULL "
+        "AND kind = ANY(%(kinds)s) ORDER BY priority DESC, round, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    )
+    nulls = ", ".join(["NULL"] * len(COLUMNS.split(",")))
+    claim = (
+        f"WITH due AS (SELECT id, workspace, priority, kind, concurrency_key FROM {jobs} WHERE status = 'queued' "
+        "AND scheduled AND run_at <= %(now)s ORDER BY run_at, id LIMIT %(batch)s FOR UPDATE SKIP LOCKED), "
+        f"bases AS (SELECT d.workspace, d.priority, {dialect.next_round('d.workspace', 'd.priority')} AS base "
+        "FROM (SELECT DISTINCT workspace, priority FROM due) AS d), "
+        "ranked AS (SELECT due.id, due.priority, due.kind, due.concurrency_key, b.base + row_number() OVER "
+        "(PARTITION BY due.workspace, due.priority ORDER BY due.id) - 1 AS round FROM due "
+        "JOIN bases AS b ON b.workspace = due.workspace AND b.priority = due.priority), "
+        f"held AS (SELECT coalesce(array_agg(k), '{{}}') AS kinds FROM unnest(%(kinds)s::text[]) AS k WHERE EXISTS "
+        f"(SELECT 1 FROM {jobs} WHERE status = 'queued' AND NOT scheduled AND concurrency_key IS NOT NULL "
+        "AND kind = k)), "
+        "chosen AS (SELECT id, round FROM (SELECT id, priority, round FROM ("
+        f"{ready.format(', priority, round')}) AS r UNION ALL SELECT id, priority, round FROM ranked "
+        "WHERE concurrency_key IS NULL AND kind = ANY(%(kinds)s)) AS c "
+        "WHERE (SELECT cardinality(kinds) FROM held) = 0 ORDER BY priority DESC, round, id LIMIT %(limit)s), "
+        f"promoted AS (UPDATE {jobs} AS j SET scheduled = false, round = r.round FROM ranked AS r "
+        "WHERE j.id = r.id AND r.id NOT IN (SELECT id FROM chosen) RETURNING j.id), "
+        f"claimed AS (UPDATE {jobs} AS j SET status = 'running', attempt = j.attempt + 1, worker = %(worker)s, "
+        "lease_expires_at = %(expires)s, started_at = %(now)s, updated_at = %(now)s, scheduled = false, "
+        "round = CASE WHEN j.scheduled THEN (SELECT r.round FROM ranked AS r WHERE r.id = j.id) ELSE j.round END "
+        "WHERE j.id = ANY((SELECT array_agg(id) FROM chosen)::uuid[]) "  # by the primary key, whatever the estimate
+        f"RETURNING {_J_COLUMNS}, j.round) "
+        f"SELECT *, NULL::bigint, NULL::timestamptz, NULL::text[] FROM claimed UNION ALL SELECT {nulls}, NULL, "
+        f"(SELECT count(*) FROM promoted), (SELECT min(run_at) FROM {jobs} WHERE status = 'queued' AND scheduled "
+        "AND run_at > %(now)s), (SELECT kinds FROM held)"
+    )
+    limited = dialect.limited("%(kind)s", "%(limit)s", "%(count)s")
+    return claim, ready.format(", priority, round"), limited
+
+
+def _plain(item: _Create) -> bool:
+    """Whether a create needs nothing but its insert (no quota, no key, no uniqueness)."""
+    new, max_queued, idempotency = item
+    return max_queued is None and idempotency is None and new.unique_key is None
 
 
 def parse_url(url: str) -> tuple[str, str]:
@@ -110,6 +164,9 @@ class PostgresStore:
         )
         self._opened = False
         self._analyzed_at = -60.0
+        self.lineup = Lineup()
+        self._claim_sql, self._ready_sql, self._limited_sql = _claim_statements(self.schema)
+        self._requeued_round = dialect_of(self.schema).next_round("j.workspace", "j.priority")
         self.keys = CachedKeys(PgKeys(self), self.hub)
         self.catalog = PgCatalog(self)
         self.webhooks = PgWebhooks(self)
@@ -190,6 +247,11 @@ class PostgresStore:
     async def enqueue(self, jobs: Sequence[NewJob], *, connection: Any = None) -> list[Job]:
         """Insert jobs; with `connection` (a psycopg async connection), inside the caller's transaction."""
         now = self.clock.now()
+        if any(new.unique_key is not None for new in jobs):  # each may be an earlier job: one at a time
+            if connection is not None:
+                return [(await create_job(connection, self.schema, new, now, None, None))[0] for new in jobs]
+            async with self.transaction() as conn:
+                return [(await create_job(conn, self.schema, new, now, None, None))[0] for new in jobs]
         if connection is not None:
             return await insert_jobs(connection, self.schema, jobs, now)
         if len(jobs) == 1:  # one at a time: shares a commit with the other creates in flight
@@ -224,10 +286,10 @@ class PostgresStore:
     async def _create_batch(self, items: list[_Create]) -> list[tuple[Job, bool] | JobhouseError]:
         now = self.clock.now()
         results: list[tuple[Job, bool] | JobhouseError | None] = [None] * len(items)
-        plain = [i for i, (_, quota, key) in enumerate(items) if quota is None and key is None]
+        plain = [i for i, item in enumerate(items) if _plain(item)]
         async with self.transaction() as conn:
             for i, (new, max_queued, idempotency) in enumerate(items):
-                if max_queued is None and idempotency is None:
+                if _plain(items[i]):
                     continue
                 try:
                     async with conn.transaction():
@@ -272,26 +334,47 @@ class PostgresStore:
             )
         return ended, True
 
-    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
+    async def claim(
+        self, worker: str, kinds: Collection[str], limit: int, lease: float, *, limits: Mapping[str, int] | None = None
+    ) -> list[Job]:
         if limit <= 0 or not kinds:
             return []
         now = self.clock.now()
-        sql = (
-            f"UPDATE {self.t('jobs')} AS j SET status = 'running', attempt = j.attempt + 1, worker = %(worker)s, "
-            "lease_expires_at = %(expires)s, started_at = %(now)s, updated_at = %(now)s "
-            f"FROM (SELECT id FROM {self.t('jobs')} WHERE status = 'queued' AND run_at <= %(now)s "
-            "AND kind = ANY(%(kinds)s) ORDER BY run_at, id LIMIT %(limit)s FOR UPDATE SKIP LOCKED) AS next "
-            f"WHERE j.id = next.id RETURNING {_J_COLUMNS}"
-        )
         params = {
             "worker": worker, "expires": now + timedelta(seconds=lease), "now": now,
-            "kinds": sorted(kinds), "limit": limit,
+            "kinds": sorted(kinds), "limit": limit, "batch": PROMOTE_BATCH,
         }  # fmt: skip
         async with self.transaction() as conn:
-            rows = await (await conn.execute(sql, params)).fetchall()
-        jobs = [job_from_row(row) for row in rows]
-        jobs.sort(key=lambda job: (job.run_at, job.id))
+            rows = await (await conn.execute(self._claim_sql, params)).fetchall()
+        jobs = in_claim_order([(job_from_row(row), row[-4]) for row in rows if row[0] is not None])
+        (promoted, next_due, held) = next(row[-3:] for row in rows if row[0] is None)
+        self.lineup = Lineup(next_due, promoted >= PROMOTE_BATCH)
+        if held:  # jobs held to concurrency limits: claimed apart, in one order with the rest
+            jobs = await self._claim_limited(params, held, limits or {})
         return jobs
+
+    async def _claim_limited(self, params: dict[str, Any], held: list[str], limits: Mapping[str, int]) -> list[Job]:
+        """A claim among the kinds' ready jobs and those held to limits: one claimer of each held kind
+        at a time (an advisory lock until commit), so that two claims never both take a key's last place."""
+        jobs = self.t("jobs")
+        async with self.transaction() as conn:
+            for kind in sorted(held):
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"{self.schema}:limit:{kind}",))
+            candidates = await (await conn.execute(self._ready_sql, params)).fetchall()
+            for kind in held:
+                cap = {"kind": kind, "limit": limits.get(kind, NO_LIMIT), "count": params["limit"]}
+                candidates += await (await conn.execute(self._limited_sql, cap)).fetchall()
+            chosen = [str(c[0]) for c in sorted(candidates, key=claim_order)[: params["limit"]]]
+            rows = await (
+                await conn.execute(
+                    f"UPDATE {jobs} AS j SET status = 'running', attempt = j.attempt + 1, worker = %(worker)s, "
+                    "lease_expires_at = %(expires)s, started_at = %(now)s, updated_at = %(now)s "
+                    "WHERE j.id = ANY(%(chosen)s::uuid[]) AND j.status = 'queued' AND NOT j.scheduled "
+                    f"RETURNING {_J_COLUMNS}, j.round",
+                    {**params, "chosen": chosen},
+                )
+            ).fetchall()
+        return in_claim_order([(job_from_row(row), row[-1]) for row in rows])
 
     async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
         if not refs:
@@ -363,6 +446,7 @@ class PostgresStore:
                     "FROM jsonb_array_elements(j.steps) WITH ORDINALITY AS s(step, n)), '[]'::jsonb), "
                     "current_step = NULL, worker = NULL, lease_expires_at = NULL, updated_at = %(now)s, "
                     "run_at = CASE WHEN %(back)s = 1 THEN j.run_at ELSE %(now)s END, attempt = j.attempt - %(back)s, "
+                    f"scheduled = false, round = CASE WHEN %(back)s = 1 THEN j.round ELSE {self._requeued_round} END, "
                     "started_at = CASE WHEN %(back)s = 1 AND j.attempt = 1 THEN NULL ELSE j.started_at END "
                     "FROM unnest(%(ids)s::uuid[], %(attempts)s::int[]) AS r(id, attempt) "
                     "WHERE j.id = r.id AND j.attempt = r.attempt AND j.status = 'running' RETURNING j.id), "
@@ -477,3 +561,35 @@ class PostgresStore:
                 (now - timedelta(seconds=idempotency_ttl),),
             )
         return deleted
+
+    async def retry(self, job_id: str, workspace: str | None, granted: int) -> Job:
+        now = self.clock.now()
+        async with self.transaction() as conn:
+            cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
+            row = await cursor.fetchone()
+            again = retried(job_from_row(row) if row else None, workspace, granted, now)
+            changed = await (
+                await conn.execute(
+                    f"WITH changed AS (UPDATE {self.t('jobs')} AS j SET status = 'queued', "
+                    "max_attempts = %(attempts)s, error = NULL, result = NULL, result_type = NULL, progress = 0, "
+                    "steps = %(steps)s, current_step = NULL, completed_at = NULL, run_at = %(now)s, worker = NULL, "
+                    f"lease_expires_at = NULL, updated_at = %(now)s, scheduled = false, round = {self._requeued_round} "
+                    f"WHERE id = %(id)s AND status IN {RETRYABLE_SQL} RETURNING {COLUMNS}), "
+                    "told AS (SELECT pg_notify(%(channel)s, 'e') FROM (SELECT 1 FROM changed LIMIT 1) AS one) "
+                    f"SELECT {COLUMNS} FROM changed WHERE {forced('told')}",
+                    {
+                        "attempts": again.max_attempts, "steps": steps_json(again.steps), "now": now,
+                        "id": job_id, "channel": self.channel,
+                    },
+                )
+            ).fetchone()  # fmt: skip
+        assert changed is not None  # the row is locked since it was read
+        return job_from_row(changed)
+
+    async def delete(self, job_id: str, workspace: str | None = None) -> Job:
+        async with self.transaction() as conn:
+            cursor = await conn.execute(f"SELECT {COLUMNS} FROM {self.t('jobs')} WHERE id = %s FOR UPDATE", (job_id,))
+            row = await cursor.fetchone()
+            job = deletable(job_from_row(row) if row else None, workspace)
+            await conn.execute(f"DELETE FROM {self.t('jobs')} WHERE id = %s AND status IN {DELETABLE_SQL}", (job_id,))
+        return job  # its events and deliveries go with it (triggers)

@@ -15,7 +15,7 @@ from jobhouse.store.base import Cursor, JobPage, JobQuery
 COLUMNS = (
     "id, workspace, kind, subject, title, status, progress, steps, current_step, input, metadata, "
     "result, result_type, error, errors, attempt, max_attempts, run_at, worker, lease_expires_at, "
-    "created_at, updated_at, started_at, completed_at, callback_url"
+    "created_at, updated_at, started_at, completed_at, callback_url, priority, concurrency_key"
 )
 
 Decode = Callable[[Any], Any]
@@ -55,6 +55,8 @@ def job_from_row(row: Sequence[Any], json: Decode, time: Callable[[Any], datetim
         started_at=None if row[22] is None else time(row[22]),
         completed_at=None if row[23] is None else time(row[23]),
         callback_url=row[24],
+        priority=row[25],
+        concurrency_key=row[26],
     )
 
 

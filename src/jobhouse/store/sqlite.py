@@ -26,8 +26,10 @@ from jobhouse.job import (
     reset_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Lineup, Rescued
+from jobhouse.store.control import DELETABLE_SQL, RETRYABLE_SQL, deletable, retried
 from jobhouse.store.migrations import migrations
+from jobhouse.store.ready import NO_LIMIT, claim_order, in_claim_order
 from jobhouse.store.rows import COLUMNS, event_query, listing, page
 from jobhouse.store.sqlite_catalog import SqliteCatalog
 from jobhouse.store.sqlite_engine import Engine, SqliteOptions, signal
@@ -35,22 +37,31 @@ from jobhouse.store.sqlite_keys import SqliteKeys
 from jobhouse.store.sqlite_webhooks import SqliteWebhooks
 from jobhouse.store.sqlite_writes import (
     INSERT,
+    REQUEUED_ROUND,
+    SQLITE,
     create_job,
     dumps,
     finish_statement,
     ids_json,
     insert_row,
+    promote,
     read_job,
     statements,
     steps_json,
 )
 
 _RESCUE_BATCH = 500
+#: Which of the kinds (a JSON list) have ready jobs held to a concurrency limit.
+_LIMITED_KINDS = (
+    "SELECT value FROM json_each(?) WHERE EXISTS (SELECT 1 FROM jobs INDEXED BY jobs_limited WHERE "
+    "status = 'queued' AND scheduled = 0 AND concurrency_key IS NOT NULL AND kind = value)"
+)
+_LIMITED = SQLITE.limited(":kind", ":limit", ":count")
 #: Queued and running jobs by workspace and kind, read through the partial indexes that hold only
 #: those jobs (without INDEXED BY, SQLite prefers an index that saves the GROUP BY's sort, and reads
 #: every row of the table).
 _ACTIVE_COUNTS = (
-    "SELECT workspace, kind, 'queued', count(*), min(run_at) FROM jobs INDEXED BY jobs_runnable "
+    "SELECT workspace, kind, 'queued', count(*), min(run_at) FROM jobs INDEXED BY jobs_queued_by_workspace "
     "WHERE status = 'queued' GROUP BY workspace, kind UNION ALL "
     "SELECT workspace, kind, 'running', count(*), NULL FROM jobs INDEXED BY jobs_leases "
     "WHERE status = 'running' GROUP BY workspace, kind"
@@ -73,6 +84,7 @@ class SqliteStore:
         self.keys = SqliteKeys(self)  # a local read is cheap: no cache, so a revocation holds at once
         self.catalog = SqliteCatalog(self)
         self.webhooks = SqliteWebhooks(self)
+        self.lineup = Lineup()
 
     def __repr__(self) -> str:
         return f"SqliteStore({self.path!r})"
@@ -128,6 +140,8 @@ class SqliteStore:
         if connection is not None:
             raise ConfigurationError("Enqueueing on your own connection needs the PostgreSQL store")
         now = self.clock.now()
+        if any(new.unique_key is not None for new in jobs):  # each may be an earlier job: one at a time
+            return await self.engine.write(lambda conn: [create_job(conn, new, now, None, None)[0] for new in jobs])
         built = [new.queued(now) for new in jobs]
         rows = [insert_row(job) for job in built]
 
@@ -182,26 +196,41 @@ class SqliteStore:
 
         return await self.engine.write(run)
 
-    async def claim(self, worker: str, kinds: Collection[str], limit: int, lease: float) -> list[Job]:
+    async def claim(
+        self, worker: str, kinds: Collection[str], limit: int, lease: float, *, limits: Mapping[str, int] | None = None
+    ) -> list[Job]:
         if limit <= 0 or not kinds:
             return []
-        now = self.clock.now()
-        n = to_micros(now)
+        n = to_micros(self.clock.now())
         expires = n + int(lease * 1_000_000)
         kind_list = sorted(kinds)
-        sql = (
+        start = (
             "UPDATE jobs SET status = 'running', attempt = attempt + 1, worker = ?, lease_expires_at = ?, "
-            "started_at = ?, updated_at = ? WHERE id IN (SELECT id FROM jobs WHERE status = 'queued' "
-            f"AND run_at <= ? AND kind IN ({', '.join('?' * len(kind_list))}) ORDER BY run_at, id LIMIT ?) "
-            f"RETURNING {COLUMNS}"
+            "started_at = ?, updated_at = ? WHERE id IN "
         )
-        params = (worker, expires, n, n, n, *kind_list, limit)
+        ready = (
+            "SELECT id{} FROM jobs INDEXED BY jobs_ready WHERE status = 'queued' AND scheduled = 0 AND "
+            f"concurrency_key IS NULL AND kind IN ({', '.join('?' * len(kind_list))}) "
+            "ORDER BY priority DESC, round, id LIMIT ?"
+        )
 
-        def run(conn: sqlite3.Connection) -> list[Job]:
-            return [read_job(row) for row in conn.execute(sql, params).fetchall()]
+        def run(conn: sqlite3.Connection) -> tuple[list[Job], Lineup]:
+            lineup = promote(conn, n)
+            held = [row[0] for row in conn.execute(_LIMITED_KINDS, (ids_json(kind_list),))]
+            if not held:  # the usual case: one statement
+                sql = f"{start}({ready.format('')}) RETURNING {COLUMNS}, round"
+                rows = conn.execute(sql, (worker, expires, n, n, *kind_list, limit)).fetchall()
+            else:
+                candidates = conn.execute(ready.format(", priority, round"), (*kind_list, limit)).fetchall()
+                for kind in held:
+                    cap = (limits or {}).get(kind, NO_LIMIT)
+                    candidates += conn.execute(_LIMITED, {"kind": kind, "limit": cap, "count": limit}).fetchall()
+                chosen = [c[0] for c in sorted(candidates, key=claim_order)[:limit]]
+                sql = f"{start}(SELECT value FROM json_each(?)) RETURNING {COLUMNS}, round"
+                rows = conn.execute(sql, (worker, expires, n, n, ids_json(chosen))).fetchall()
+            return in_claim_order([(read_job(row), row[-1]) for row in rows]), lineup
 
-        jobs = await self.engine.write(run)
-        jobs.sort(key=lambda job: (job.run_at, job.id))
+        jobs, self.lineup = await self.engine.write(run)
         return jobs
 
     async def heartbeat(self, worker: str, refs: Sequence[AttemptRef], lease: float) -> set[str]:
@@ -279,7 +308,7 @@ class SqliteStore:
                 if unstarted:  # as if never claimed: the attempt is not used, and the job keeps its place
                     update = (
                         "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, current_step = NULL, "
-                        "worker = NULL, lease_expires_at = NULL, updated_at = ?, attempt = attempt - 1, "
+                        "worker = NULL, lease_expires_at = NULL, updated_at = ?, attempt = attempt - 1, scheduled = 0, "
                         "started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END "
                         "WHERE id = ? AND attempt = ? AND status = 'running'"
                     )
@@ -287,10 +316,10 @@ class SqliteStore:
                 else:
                     update = (
                         "UPDATE jobs SET status = 'queued', progress = 0, steps = ?, current_step = NULL, "
-                        "worker = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ? "
-                        "WHERE id = ? AND attempt = ? AND status = 'running'"
+                        "worker = NULL, lease_expires_at = NULL, run_at = ?, updated_at = ?, scheduled = 0, "
+                        f"round = {REQUEUED_ROUND} WHERE id = ? AND attempt = ? AND status = 'running'"
                     )
-                    values = (steps_json(steps), n, n, ref.job_id, ref.attempt)
+                    values = (steps_json(steps), n, n, 0, ref.job_id, ref.attempt)
                 count += conn.execute(update, values).rowcount
             if count:
                 signal(conn, WORK)
@@ -400,5 +429,33 @@ class SqliteStore:
                 ).rowcount
             conn.execute("DELETE FROM idempotency_keys WHERE created_at < ?", (n - int(idempotency_ttl * 1_000_000),))
             return deleted
+
+        return await self.engine.write(run)
+
+    async def retry(self, job_id: str, workspace: str | None, granted: int) -> Job:
+        now = self.clock.now()
+        n = to_micros(now)
+
+        def run(conn: sqlite3.Connection) -> Job:
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            again = retried(read_job(row) if row else None, workspace, granted, now)
+            changed = conn.execute(
+                "UPDATE jobs SET status = 'queued', max_attempts = ?, error = NULL, result = NULL, result_type = NULL, "
+                "progress = 0, steps = ?, current_step = NULL, completed_at = NULL, run_at = ?, worker = NULL, "
+                f"lease_expires_at = NULL, updated_at = ?, scheduled = 0, round = {REQUEUED_ROUND} "
+                f"WHERE id = ? AND status IN {RETRYABLE_SQL} RETURNING {COLUMNS}",
+                (again.max_attempts, steps_json(again.steps), n, n, 0, job_id),
+            ).fetchone()
+            signal(conn, WORK)
+            return read_job(changed)
+
+        return await self.engine.write(run)
+
+    async def delete(self, job_id: str, workspace: str | None = None) -> Job:
+        def run(conn: sqlite3.Connection) -> Job:
+            row = conn.execute(f"SELECT {COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            job = deletable(read_job(row) if row else None, workspace)
+            conn.execute(f"DELETE FROM jobs WHERE id = ? AND status IN {DELETABLE_SQL}", (job_id,))
+            return job  # its events and deliveries go with it (triggers)
 
         return await self.engine.write(run)
