@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import ssl
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,19 @@ def _share_the_default_ssl_context() -> None:
 
 
 _share_the_default_ssl_context()
+
+
+def _remember_that_sniffio_is_missing() -> None:
+    """httpcore runs ``import sniffio`` several times for each async request, to learn the event
+    loop, and falls back to asyncio when the import fails. sniffio is not installed (anyio 4 does
+    not need it), and a failed import is not remembered: each one searches every path again, about
+    5 ms of CPU per request in a test process. Record the absence once: the import fails at once,
+    with the ImportError httpcore expects, and it goes on as before."""
+    if importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+
+_remember_that_sniffio_is_missing()
 
 # Property tests: a quick look in the default run, the thorough one with the slow tests (-m slow).
 hypothesis.settings.register_profile("fast", max_examples=40, deadline=None)

@@ -135,9 +135,9 @@ async def ctx(
 
 @pytest.fixture(scope="module")
 def short_poll_server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
-    """A server that holds a long-poll for one second at most (``JOBHOUSE_LONG_POLL_MAX=1``)."""
+    """A server that holds a long-poll for a quarter of a second at most (``JOBHOUSE_LONG_POLL_MAX``)."""
     db = tmp_path_factory.mktemp("short-poll") / "jobhouse.db"
-    with running_server(db, machine, env={"JOBHOUSE_LONG_POLL_MAX": "1"}) as process:
+    with running_server(db, machine, env={"JOBHOUSE_LONG_POLL_MAX": "0.25"}) as process:
         yield process
 
 
@@ -186,7 +186,7 @@ async def wait_past_long_poll_max(ctx: Ctx) -> None:
     await ctx.beacon.seen(f"started {job.id}")
 
     waiting = asyncio.create_task(client.jobs.wait(job.id))
-    # Three long-polls means the server answered two of them (after its 1 s) with the job running.
+    # Three long-polls means the server answered two of them (after its 0.25 s) with the job running.
     await proxy.seen(f"GET /api/jobs/{job.id}", 3)
     assert not waiting.done()
     ctx.beacon.release(job.id)

@@ -85,13 +85,32 @@ def _run(argv: list[str], what: str) -> None:
 
 
 def _build(npm: str) -> None:
-    """`npm ci` when node_modules is missing or older than the lock file; then `npm run build`."""
+    """`npm ci` when node_modules is missing or older than the lock file; then `npm run build`,
+    unless dist/ was built, and test/usage.ts checked, from exactly these sources and settings."""
     digest = hashlib.sha256((CLIENT / "package-lock.json").read_bytes()).hexdigest()
     stamp = CLIENT / "node_modules" / ".jobhouse-lock-sha256"
     if not stamp.exists() or stamp.read_text() != digest:
         _run([npm, "ci", "--no-audit", "--no-fund"], "npm ci")
         stamp.write_text(digest)
+    built = CLIENT / "dist" / ".jobhouse-build-sha256"
+    sources = _build_inputs()
+    if built.exists() and built.read_text() == sources and (CLIENT / "dist" / "index.js").exists():
+        return
+    built.unlink(missing_ok=True)
     _run([npm, "run", "build"], "npm run build (tsc)")
+    built.write_text(sources)
+
+
+def _build_inputs() -> str:
+    """A digest of everything `npm run build` reads: the lock and package files, both tsconfigs,
+    src/ and test/usage.ts (the client's sources, and the typed usage the second tsc checks)."""
+    files = ["package.json", "package-lock.json", "tsconfig.json", "test/tsconfig.json", "test/usage.ts"]
+    paths = sorted([*(CLIENT / name for name in files), *(CLIENT / "src").rglob("*.ts")])
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(f"{path.relative_to(CLIENT)}\0".encode())
+        digest.update(path.read_bytes() if path.exists() else b"(missing)")
+    return digest.hexdigest()
 
 
 async def _list_workspace(server: ServerProcess) -> str:

@@ -178,6 +178,8 @@ class Settings(BaseSettings):
     metrics: bool = True
     metrics_token: Text | None = None
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    # -- the web dashboard
+    ui: bool = True
     # -- logs and error messages
     log_format: Annotated[str, OneOf(("text", "json"))] = "text"
     redact_errors: bool = False

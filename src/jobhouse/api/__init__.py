@@ -16,6 +16,7 @@ from jobhouse.api.errors import EXCEPTION_HANDLERS
 from jobhouse.api.metrics import metrics_routes
 from jobhouse.api.openapi import document
 from jobhouse.api.responses import RenderedJSON, json_response
+from jobhouse.api.ui import ui_routes
 from jobhouse.runtime import Runtime
 
 __all__ = ["create_app"]
@@ -64,6 +65,7 @@ def create_app(runtime: Runtime) -> Starlette:
         Route("/healthz", healthz, methods=["GET"], include_in_schema=False),
         Route("/readyz", readyz, methods=["GET"], include_in_schema=False),
         *metrics_routes(runtime),
+        *(ui_routes() if runtime.settings.ui else []),  # the dashboard: a public page; its calls carry the key
     ]
     observe = runtime.metrics.request if runtime.settings.metrics else None  # API latency, by route template
     middleware = [Middleware(Dispatch, routes=routes, limit=runtime.settings.max_body, observe=observe)]

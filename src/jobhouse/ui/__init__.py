@@ -1,0 +1,3 @@
+"""The web dashboard's static files, served at /ui by `jobhouse.api.ui`."""
+
+from __future__ import annotations
