@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import fcntl
 import functools
 import importlib.util
 import os
 import ssl
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -12,6 +14,7 @@ from typing import Any
 import httpx
 import hypothesis
 import pytest
+import pytest_asyncio
 
 from jobhouse.clock import ManualClock
 from jobhouse.store.base import Store
@@ -19,8 +22,9 @@ from jobhouse.store.postgres import PostgresStore
 from jobhouse.store.sqlite import SqliteStore
 from tests import pg
 from tests.beacon import Beacon
+from tests.browser import UI, launched, watched
 from tests.helpers import api_client
-from tests.servers import Machine, ServerPool, ServerProcess, standard_machine, start_server
+from tests.servers import REPO, Machine, ServerPool, ServerProcess, running_server, standard_machine, start_server
 
 
 def _share_the_default_ssl_context() -> None:
@@ -195,3 +199,41 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClo
         yield backend
     finally:
         await backend.close()
+
+
+@pytest.fixture(scope="session")
+def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """`scripts/bootstrap runtime`, which `scripts/serve` runs first, run once for every test process:
+    on a fresh clone (CI has only bootstrapped `dev`) it installs the runtime set once, instead of in
+    each test that starts `scripts/serve` at the same moment. The serves that follow find it done."""
+    lock = tmp_path_factory.getbasetemp().parent / "jobhouse-bootstrap-runtime.lock"
+    with lock.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the other test processes wait here, then find it done
+        done = subprocess.run(
+            [str(REPO / "scripts" / "bootstrap"), "runtime"], capture_output=True, text=True, timeout=600, check=False
+        )
+    assert done.returncode == 0, done.stderr
+
+
+# -- the dashboard in Chromium (tests/test_ui*.py) --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def ui_server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
+    """A server with the dashboard's kinds (tests/ui_kinds.py) besides the usual ones."""
+    db = tmp_path_factory.mktemp("ui") / "jobhouse.db"
+    with running_server(db, machine, args=["--app", "tests.ui_kinds:jobs"]) as server:
+        yield server
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Any]:
+    async with launched() as chromium:
+        yield chromium
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def ui(browser: Any, ui_server: ServerProcess) -> AsyncIterator[UI]:
+    """A fresh page on `ui_server` (phone-sized) with a key of a fresh workspace, watched for errors."""
+    async with watched(browser, ui_server, await ui_server.new_key()) as session:
+        yield session

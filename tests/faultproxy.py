@@ -169,6 +169,14 @@ class FaultProxy:
         self.url = f"http://{host}:{port}"
         return self
 
+    async def retarget(self, target: str) -> None:
+        """Send what comes next to another server (as a load balancer does once a node is replaced);
+        what is still being relayed from the old one is cut."""
+        old, self.target = self._upstream, target
+        self._upstream = httpx.AsyncClient(base_url=target, timeout=httpx.Timeout(None, connect=10))
+        if old is not None:
+            await old.aclose()
+
     async def __aexit__(self, *exc: object) -> None:
         assert self._server is not None
         assert self._upstream is not None

@@ -27,6 +27,7 @@ API_ROUTES = [
     ("POST", "/api/v1/run/sources/path/sync"),
     ("GET", "/api/jobs"),
     ("POST", "/api/jobs"),
+    ("GET", "/api/jobs/stats"),
     ("GET", "/api/jobs/550e8400-e29b-41d4-a716-446655440000"),
     ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/cancel"),
     ("POST", "/api/jobs/550e8400-e29b-41d4-a716-446655440000/retry"),

@@ -46,6 +46,8 @@ COMPONENTS: dict[type[BaseModel], str] = {
     _models.SourceList: "SourceList",
     _models.JobChange: "WorkspaceJobEvent",
     _models.RunJobChange: "RunJobEvent",
+    _models.KindStats: "KindStats",
+    _models.JobStats: "JobStats",
 }
 RENAMED = {model.__name__: name for model, name in COMPONENTS.items()}
 

@@ -357,6 +357,8 @@ async def test_real_responses_match_the_document(
     await client.get("/api/jobs?limit=0")
     await client.get("/api/jobs/nope")
     await client.put("/api/jobs")
+    await client.get("/api/jobs/stats")  # held, boom and echo jobs, queued, running and ended
+    await client.get("/api/jobs/stats?since=yesterday")
     ended = await sse.read(client, f"/api/jobs/{boom['id']}/events")
     await sse.read(client, f"/api/jobs/{boom['id']}/events", headers={"Last-Event-ID": ended.frames[-1].id or ""})
     await sse.read(client, f"/api/v1/run/jobs/{boom['id']}/events")

@@ -4,14 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
-import os
 import re
-import subprocess
-import threading
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import httpx
 import pytest
@@ -20,17 +16,8 @@ from jobhouse.job import JobStatus
 from jobhouse.registry import Registry
 from jobhouse.runtime import Runtime
 from jobhouse.settings import Settings
-from tests.servers import FAST_SETTINGS, REPO, ServerProcess, database_url, free_port, running_server, wait_ready
-
-README = (REPO / "README.md").read_text()
-SERVE = REPO / "scripts" / "serve"
-
-
-def code_block(after_heading: str, language: str) -> str:
-    section = README.split(after_heading, 1)[1]
-    match = re.search(rf"```{language}\n(.*?)```", section, re.S)
-    assert match, f"no {language} block after {after_heading!r}"
-    return match.group(1)
+from tests.readme import SERVE, code_block, other_port, run_tour, serve_script
+from tests.servers import REPO, running_server
 
 
 def test_the_first_lines_give_the_two_commands() -> None:
@@ -39,20 +26,6 @@ def test_the_first_lines_give_the_two_commands() -> None:
     assert first_block.splitlines()[1].startswith("./scripts/test")
     ci = (REPO / ".ci" / "run").read_text()
     assert "scripts/test" in ci
-
-
-@pytest.fixture(scope="session")
-def bootstrapped(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """`scripts/bootstrap runtime`, which `scripts/serve` runs first, run once for every test process:
-    on a fresh clone (CI has only bootstrapped `dev`) it installs the runtime set once, instead of in
-    each test that starts `scripts/serve` at the same moment. The serves that follow find it done."""
-    lock = tmp_path_factory.getbasetemp().parent / "jobhouse-bootstrap-runtime.lock"
-    with lock.open("w") as held:
-        fcntl.flock(held, fcntl.LOCK_EX)  # the other test processes wait here, then find it done
-        done = subprocess.run(
-            [str(REPO / "scripts" / "bootstrap"), "runtime"], capture_output=True, text=True, timeout=600, check=False
-        )
-    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.usefixtures("bootstrapped")
@@ -78,16 +51,9 @@ def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path
     server = serve_script(tmp_path, "--port", str(other_port()))
     try:
         assert not server.url.endswith(":8000")
-        tour = code_block("## A five-minute tour", "sh").replace("http://127.0.0.1:8000", server.url)
-        result = subprocess.run(
-            ["bash", "-euo", "pipefail", "-c", tour],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            cwd=REPO,
-            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)},
-        )
+        result, key = run_tour(server, tmp_path)
         assert result.returncode == 0, result.stderr
+        assert key.startswith("jh_")
         out = result.stdout
         search, _ = json.JSONDecoder().raw_decode(out)
         assert search == {"status": "done", "best": "python3"}
@@ -104,50 +70,6 @@ def test_the_tour_runs_as_written_with_the_server_on_another_port(tmp_path: Path
         assert outputs[-1] == {"success": True, "status": "failed", "currentStep": "Cancelled"}
     finally:
         server.stop()
-
-
-def other_port() -> int:
-    """A free port on loopback that is not the default one."""
-    while (port := free_port()) == Settings().port:
-        pass
-    return port
-
-
-def serve_script(home: Path, *args: str) -> ServerProcess:
-    """`scripts/serve ARGS` as a newcomer runs it, with `home` as HOME: no JOBHOUSE_* variables but
-    the test timings; the port must come from ARGS."""
-    environ = {name: value for name, value in os.environ.items() if not name.startswith(("JOBHOUSE_", "XDG_"))}
-    environ |= {**FAST_SETTINGS, "HOME": str(home)}
-    port = args[args.index("--port") + 1]
-    process = subprocess.Popen(
-        [str(SERVE), *args], cwd=REPO, env=environ, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    db = home / ".local" / "share" / "jobhouse" / "jobhouse.db"
-    server = ServerProcess(f"http://127.0.0.1:{port}", database_url(db), process)
-    for stream, sink in ((process.stdout, server.stdout), (process.stderr, server.stderr)):
-        pump = threading.Thread(target=_pump, args=(stream, sink), daemon=True)
-        pump.start()
-        server.pumps.append(pump)
-    wait_ready(server)
-    return server
-
-
-def _pump(stream: IO[str] | None, sink: list[str]) -> None:
-    assert stream is not None
-    with stream:
-        sink.extend(stream)
-
-
-def _json_values(text: str) -> list[Any]:
-    decoder = json.JSONDecoder()
-    values, index = [], 0
-    while index < len(text):
-        if text[index].isspace():
-            index += 1
-            continue
-        value, index = decoder.raw_decode(text, index)
-        values.append(value)
-    return values
 
 
 async def test_the_kinds_example_runs(tmp_path: Path) -> None:
@@ -176,3 +98,15 @@ async def test_the_kinds_example_runs(tmp_path: Path) -> None:
         stop.set()
         await workers
         await runtime.close()
+
+
+def _json_values(text: str) -> list[Any]:
+    decoder = json.JSONDecoder()
+    values, index = [], 0
+    while index < len(text):
+        if text[index].isspace():
+            index += 1
+            continue
+        value, index = decoder.raw_decode(text, index)
+        values.append(value)
+    return values

@@ -36,7 +36,7 @@ from jobhouse.job import (
     Verdict,
 )
 from jobhouse.keys import ApiKey
-from jobhouse.store.base import DeliveryQuery, Idempotency, JobQuery, Rescued, Store
+from jobhouse.store.base import DeliveryQuery, Idempotency, JobQuery, KindStats, Rescued, Store
 from jobhouse.store.migrations import migrations
 from jobhouse.webhooks import Delivery, DeliveryStatus, Result, Subscription
 
@@ -473,6 +473,45 @@ async def test_active_counts_are_queued_and_running_jobs_by_workspace_and_kind(
         ("w1", "a", "running", 1, None),
         ("w2", "c", "queued", 1, later),
     ]
+
+
+# -- a workspace's statistics ------------------------------------------------------------------
+
+
+async def test_stats_are_one_workspaces_jobs_by_kind_and_how_they_ended(store: Store, clock: ManualClock) -> None:
+    day = timedelta(days=1)
+    assert await store.stats("w1", clock.now() - day, clock.now()) == []
+    await enqueue(store, 1, kind="c", workspace="w1")
+    await store.finish([completed(job) for job in await store.claim("w", {"c"}, 1, lease=10)])
+    clock.advance(2 * 24 * 3600)  # kind c's only job ended before the window: c is left out
+    first = await enqueue(store, 3, kind="a", workspace="w1")
+    clock.advance(5)
+    await enqueue(store, 1, kind="a", workspace="w1", run_at=clock.now() + timedelta(hours=1))
+    await store.claim("w", {"a"}, 1, lease=10)
+    done, broken, dropped, _running, backing = await enqueue(store, 5, kind="b", workspace="w1", max_attempts=2)
+    claimed = {job.id: job for job in await store.claim("w", {"b"}, 5, lease=10)}
+    ended = clock.now()
+    retry_at = ended + timedelta(minutes=1)
+    await store.finish(
+        [completed(claimed[done.id]), failed(claimed[broken.id]), failed(claimed[backing.id], Verdict.RETRY, retry_at)]
+    )
+    await store.cancel(dropped.id)
+    await enqueue(store, 2, kind="a", workspace="w2")
+    now = clock.now()
+
+    assert await store.stats("w1", now - day, now) == [
+        KindStats("a", ready=2, scheduled=1, running=1, oldest_ready=first[1].run_at),
+        KindStats("b", scheduled=1, running=1, completed=1, failed=1, cancelled=1),
+    ]
+    assert await store.stats("w2", now - day, now) == [KindStats("a", ready=2, oldest_ready=now)]
+    # the window starts at `since`, inclusive
+    assert (await store.stats("w1", ended, now))[1].completed == 1
+    assert (await store.stats("w1", ended + timedelta(microseconds=1), now))[1] == KindStats("b", 0, 1, 1)
+    # a job whose time has come is ready, before any claim has seen it
+    clock.advance(2 * 3600)
+    later = {kind.kind: kind for kind in await store.stats("w1", now - day, clock.now())}
+    assert (later["a"].ready, later["a"].scheduled, later["a"].oldest_ready) == (3, 0, first[1].run_at)
+    assert (later["b"].ready, later["b"].scheduled, later["b"].oldest_ready) == (1, 0, retry_at)
 
 
 # -- candidate index -------------------------------------------------------------------------

@@ -1,120 +1,29 @@
-"""The web dashboard (`/ui`) in headless Chromium, driven by Playwright, against a real server.
-
-Debian's `chromium` is used through its executable path (no browser download). Without it the
-tests skip with a reason, except with CI=true, where they fail. Every page a test opens is
-watched for console errors, uncaught exceptions and Content-Security-Policy violations.
-"""
+"""The web dashboard (`/ui`) in headless Chromium, driven by Playwright, against a real server: the
+page and its policy, sign-in, live rows, cancel, filters and paging, escaping, workspaces, and a
+server restart. The other pages, accessibility and load are in tests/test_ui_pages.py."""
 
 from __future__ import annotations
 
-import os
-import shutil
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from jobhouse.api.ui import CSP
 from tests.beacon import Beacon
+from tests.browser import UI, watched
 from tests.faultproxy import FaultProxy
 from tests.kinds import SEED_STEPS
 from tests.servers import Machine, ServerProcess, running_server, start_server
 
 playwright_api = pytest.importorskip("playwright.async_api")
+expect = playwright_api.expect
 
 # About 20 s on two workers (a server, Chromium, and a second server for the restart): slow.
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.slow]
 
-#: Runs before the page's own scripts (and outside its CSP): records every CSP violation.
-WATCH_CSP = """
-window.__csp = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__csp.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
-PHONE = {"width": 390, "height": 844}
 SHIPPED = Path(__file__).resolve().parent.parent / "src" / "jobhouse" / "ui"
-
-
-def chromium() -> str:
-    path = shutil.which("chromium")
-    if path is None:
-        reason = "Debian's chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
-
-
-@pytest.fixture(scope="module")
-def ui_server(tmp_path_factory: pytest.TempPathFactory, machine: Machine) -> Iterator[ServerProcess]:
-    db = tmp_path_factory.mktemp("ui") / "jobhouse.db"
-    with running_server(db, machine, args=["--app", "tests.ui_kinds:jobs"]) as server:
-        yield server
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Any]:
-    executable = chromium()
-    async with playwright_api.async_playwright() as p:
-        launched = await p.chromium.launch(executable_path=executable)
-        yield launched
-        await launched.close()
-
-
-@dataclass
-class UI:
-    page: Any
-    server: ServerProcess
-    key: str
-    problems: list[str] = field(default_factory=list)
-    #: Console errors a test provokes on purpose (e.g. the 401 of a wrong key), by a part of their text.
-    expected: list[str] = field(default_factory=list)
-
-    def api(self, key: str | None = None) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.server.url, headers={"Authorization": f"Bearer {key or self.key}"})
-
-    async def create(self, key: str | None = None, **job: Any) -> dict[str, Any]:
-        async with self.api(key) as client:
-            response = await client.post("/api/jobs", json=job)
-            assert response.status_code == 202, response.text
-            created: dict[str, Any] = response.json()["job"]
-            return created
-
-    async def sign_in(self, route: str = "#/jobs") -> None:
-        await self.page.goto(f"{self.server.url}/ui{route}")
-        await self.page.get_by_label("API key").fill(self.key)
-        await self.page.get_by_role("button", name="Sign in").click()
-        await self.page.locator("#nav").wait_for(state="visible")
-        # Set once: a reload would lose it.
-        await self.page.evaluate("window.__same_page = true")
-
-    def row(self, job_id: str) -> Any:
-        return self.page.locator(f'tr[data-id="{job_id}"]')
-
-    async def same_page(self) -> bool:
-        return bool(await self.page.evaluate("window.__same_page === true"))
-
-
-@pytest_asyncio.fixture(loop_scope="module")
-async def ui(browser: Any, ui_server: ServerProcess) -> AsyncIterator[UI]:
-    context = await browser.new_context(viewport=PHONE)
-    await context.add_init_script(WATCH_CSP)
-    page = await context.new_page()
-    page.set_default_timeout(10_000)
-    session = UI(page, ui_server, await ui_server.new_key())
-    page.on("console", lambda m: session.problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: session.problems.append(f"uncaught: {e}"))
-    yield session
-    violations = await page.evaluate("window.__csp")
-    await context.close()
-    assert violations == []
-    unexpected = [p for p in session.problems if not any(e in p for e in session.expected)]
-    assert unexpected == []
 
 
 async def test_ui_is_served_with_a_strict_policy_and_needs_no_key(ui_server: ServerProcess) -> None:
@@ -198,6 +107,26 @@ async def test_cancel_a_running_job_from_its_page(ui: UI) -> None:
         await playwright_api.expect(ui.page.get_by_role("button", name="Cancel")).to_have_count(0)
 
 
+async def test_a_failed_jobs_page_shows_each_attempts_error_and_retries_it(ui: UI) -> None:
+    job = await ui.create(type="boom", displayTitle="Fails twice")
+    async with ui.api() as client:
+        await client.get(f"/api/jobs/{job['id']}?wait=done&timeout_ms=10000")
+    await ui.sign_in(f"#/jobs/{job['id']}")
+    page = ui.page
+    await expect(page.locator(".facts .status")).to_have_text("failed")
+    attempts = page.locator("ol.attempts > li")
+    await expect(attempts).to_have_count(1)
+    await expect(attempts.first).to_contain_text("Attempt 1: failed (ValueError)")
+    await expect(attempts.first.locator(".attempt-error")).to_contain_text("boom: the handler failed")
+    await expect(page.locator("ol.timeline li")).to_have_text(["Exploding failed"])
+    await page.get_by_role("button", name="Retry").click()
+    await expect(attempts).to_have_count(2)  # the same job runs again, live on this page, and fails again
+    await expect(attempts.nth(1)).to_contain_text("Attempt 2: failed (ValueError)")
+    await expect(attempts.first).to_contain_text("Attempt 1: failed (ValueError)")
+    await expect(page.get_by_role("button", name="Retry")).to_be_visible()
+    assert await ui.same_page()
+
+
 async def test_filter_and_page(ui: UI) -> None:
     for n in range(3):
         await ui.create(type="echo", displayTitle=f"echo {n}", competitorId="acme")
@@ -211,6 +140,9 @@ async def test_filter_and_page(ui: UI) -> None:
             await client.get(f"/api/jobs/{jobs[0]['id']}?wait=done&timeout_ms=2000")
     page = ui.page
     await ui.sign_in("#/jobs?limit=2")
+    filters = page.locator("details.filters-box")
+    await expect(filters).not_to_have_attribute("open", "")  # folded on a phone-sized screen
+    await page.get_by_text("Filters", exact=True).click()
     await page.get_by_label("Type", exact=True).fill("echo")
     await page.get_by_label("Subject", exact=True).fill("acme")
     await page.get_by_role("button", name="Apply").click()
@@ -221,7 +153,9 @@ async def test_filter_and_page(ui: UI) -> None:
     await playwright_api.expect(page.get_by_role("button", name="Next")).to_be_disabled()
     await page.get_by_role("button", name="Previous").click()
     await playwright_api.expect(titles).to_have_text(["echo 2", "echo 1"])
+    await expect(page.get_by_text("Filters (2 set)")).to_be_visible()  # set filters stay in view
     await page.get_by_role("button", name="Clear").click()
+    await page.get_by_text("Filters", exact=True).click()
     await page.get_by_label("Status", exact=True).select_option("failed")
     await page.get_by_role("button", name="Apply").click()
     await playwright_api.expect(titles).to_have_text(["boom 0"])
@@ -254,15 +188,6 @@ async def test_another_workspaces_jobs_never_appear(ui: UI) -> None:
     await playwright_api.expect(ui.page.locator("table.overview tbody")).not_to_contain_text("theirs")
 
 
-async def retarget(proxy: FaultProxy, url: str) -> None:
-    """Point `proxy` at another server (as a load balancer would after a node is replaced)."""
-    old = proxy._upstream
-    proxy.target = url
-    proxy._upstream = httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(None, connect=10))
-    if old is not None:
-        await old.aclose()
-
-
 async def test_the_page_keeps_working_across_a_server_restart(browser: Any, tmp_path: Path, machine: Machine) -> None:
     """The page talks to a proxy in front of an API node; the node stops (its job is handed back)
     and another starts on the same store: the page's stream reconnects, resumes with
@@ -270,33 +195,31 @@ async def test_the_page_keeps_working_across_a_server_restart(browser: Any, tmp_
     db = tmp_path / "db.sqlite"
     args = ["--app", "tests.ui_kinds:jobs"]
     first = start_server(db, machine, args=args)
-    context = await browser.new_context()
-    await context.add_init_script(WATCH_CSP)
-    page = await context.new_page()
-    page.set_default_timeout(15_000)
+    second: ServerProcess | None = None
     try:
         async with FaultProxy(first.url) as proxy, Beacon() as beacon:
-            ui = UI(page, ServerProcess(proxy.url, first.database, first.process), await first.new_key())
-            await ui.sign_in()
-            await playwright_api.expect(page.locator("#connection")).to_contain_text("Live")
-            job = await ui.create(type="stepwise", displayTitle="Across a restart", input={"beacon": beacon.address})
-            row = ui.row(job["id"])
-            await beacon.seen(f"at collect {job['id']}")
-            await playwright_api.expect(row.locator("td.step")).to_have_text(SEED_STEPS[0][1])
-            streams = proxy.hits["GET /api/jobs/events"]
-            first.stop()
-            second = start_server(db, machine, args=args)
-            try:
-                await retarget(proxy, second.url)
+            fronted = ServerProcess(proxy.url, first.database, first.process)
+            async with watched(browser, fronted, await first.new_key(), timeout=15_000) as ui:
+                # The browser's own report of the stream the stopping node cut, and of reconnections refused.
+                ui.expected += ["net::ERR_INCOMPLETE_CHUNKED_ENCODING", "net::ERR_EMPTY_RESPONSE"]
+                await ui.sign_in()
+                await playwright_api.expect(ui.page.locator("#connection")).to_contain_text("Live")
+                title = "Across a restart"
+                job = await ui.create(type="stepwise", displayTitle=title, input={"beacon": beacon.address})
+                row = ui.row(job["id"])
+                await beacon.seen(f"at collect {job['id']}")
+                await playwright_api.expect(row.locator("td.step")).to_have_text(SEED_STEPS[0][1])
+                streams = proxy.hits["GET /api/jobs/events"]
+                first.stop()
+                second = start_server(db, machine, args=args)
+                await proxy.retarget(second.url)
                 for step_id, _ in SEED_STEPS:
                     await beacon.seen(f"at {step_id} {job['id']}", timeout=20)
                     beacon.release(f"{job['id']} {step_id}")
                 await playwright_api.expect(row).to_have_attribute("data-status", "completed", timeout=15_000)
                 assert proxy.hits["GET /api/jobs/events"] > streams  # it reconnected
                 assert await ui.same_page()
-            finally:
-                second.stop()
-        assert await page.evaluate("window.__csp") == []
     finally:
         first.stop()
-        await context.close()
+        if second is not None:
+            second.stop()

@@ -10,17 +10,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from jobhouse.cli_client import register as register_client_commands
 from jobhouse.errors import JobhouseError
-from jobhouse.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
-    # The server, the store and the search index load only for the commands that use them, so that
-    # the client commands (`jobhouse jobs ...`) start quickly.
+    # The settings, the server, the store and the search index load only for the commands that use
+    # them (the SDK and rich only for the client commands and tables), so that each command starts
+    # quickly.
     from jobhouse.runtime import Runtime
+    from jobhouse.settings import Settings
     from jobhouse.store.base import Store
 
 app = typer.Typer(help="jobhouse: a self-hosted Jobs API for long-running operations.", no_args_is_help=True)
@@ -57,6 +56,8 @@ Concurrency = Annotated[
 
 def _settings(**overrides: object) -> Settings:
     """The settings from the environment and these flags; a bad one stops the command (exit 2)."""
+    from jobhouse.settings import Settings, SettingsError
+
     try:
         settings = Settings.from_env(os.environ, **overrides)
     except SettingsError as exc:
@@ -142,6 +143,9 @@ def keys_create(
 def keys_list(database: Database = None, data_dir: DataDir = None) -> None:
     """List keys (never their secrets)."""
 
+    from rich.console import Console
+    from rich.table import Table
+
     async def main(store: Store) -> None:
         table = Table("key id", "workspace", "label", "created", "revoked")
         for key in await store.keys.all():
@@ -207,6 +211,8 @@ def _with_store(
     *,
     migrate: bool = True,
 ) -> None:
+    from jobhouse.settings import Settings, SettingsError
+
     try:
         settings = Settings.from_env(os.environ, database=database, data_dir=data_dir)
     except SettingsError as exc:
@@ -251,6 +257,7 @@ def backup_command(
     from pathlib import Path
 
     from jobhouse.backup import backup
+    from jobhouse.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env(os.environ, database=database, data_dir=data_dir)

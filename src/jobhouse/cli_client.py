@@ -11,6 +11,9 @@ Exit codes: 0 success (a waited-for job completed); 1 the job failed; 2 it was c
 click's code for a bad command line); 3 the wait timed out with the job still queued or running;
 4 the server refused the request (the message names its status and code); 5 the server could not
 be reached.
+
+The SDK and rich load when a client command runs, not when the ``jobhouse`` command starts: the
+server and worker commands need neither.
 """
 
 from __future__ import annotations
@@ -22,16 +25,14 @@ import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from itertools import islice
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
-from rich.console import Console, Group, RenderableType
-from rich.live import Live
-from rich.progress_bar import ProgressBar
-from rich.table import Column, Table
-from rich.text import Text
 
-from jobhouse.client import ApiError, AsyncClient, Client, ConnectionFailed, Job, JobChange, JobNotFound, NotFound
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+    from jobhouse.client import Client, Job, JobChange
 
 __all__ = ["register"]
 
@@ -74,6 +75,9 @@ def jobs_list(
     as_json: AsJson = False,
 ) -> None:
     """List the workspace's jobs, newest first."""
+    from rich.console import Console
+    from rich.table import Column, Table
+
     with _client(url, key) as client:
         listed = client.jobs.list(
             status=status, type=type, competitor_id=competitor_id, page_size=min(limit or 500, 500)
@@ -239,6 +243,9 @@ def search(
     as_json: AsJson = False,
 ) -> None:
     """Search the candidates for an application, best first."""
+    from rich.console import Console
+    from rich.table import Table
+
     with _client(url, key) as client:
         found = _call(lambda: client.run.search(app, os=os, kind=kind, limit=limit, version=version, source=source))
     if as_json:
@@ -265,6 +272,9 @@ def search(
 @sources.command("list")
 def sources_list(url: Url = None, key: Key = None, as_json: AsJson = False) -> None:
     """List the candidate sources and their last sync."""
+    from rich.console import Console
+    from rich.table import Table
+
     with _client(url, key) as client:
         found = _call(client.sources.list)
     if as_json:
@@ -308,6 +318,8 @@ def _wait(url: str | None, key: str | None, id: str, timeout: float | None, as_j
             job = _call(lambda: client.jobs.wait(id, timeout))
         _print_json(_wire(job))
         raise typer.Exit(EXIT[job.outcome] if job.outcome else TIMED_OUT)
+    from rich.console import Console
+
     console = Console()
     job = _call(lambda: asyncio.run(_follow(url, key, id, timeout, console)))
     if job.outcome is None:
@@ -321,6 +333,10 @@ async def _follow(url: str | None, key: str | None, id: str, timeout: float | No
     """Redraw the job on every event of its stream (on a terminal; elsewhere, draw it once at the
     end); the job as it is at the end. A server without event streams is long-polled instead,
     a second at a time."""
+    from rich.live import Live
+
+    from jobhouse.client import AsyncClient, JobNotFound, NotFound
+
     async with AsyncClient(url, key) as client:
         job = await client.jobs.get(id)
         view = View(job)
@@ -361,6 +377,11 @@ class View:
         self.state: Job | JobChange | None = None
 
     def render(self) -> RenderableType:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
         state, job = self.state, self.job
         head = Text.assemble((job.display_title, "bold"), f"  {job.type}  {job.id}")
         if state is None:
@@ -387,12 +408,16 @@ def _ending(job: Job) -> str:
 
 @contextlib.contextmanager
 def _client(url: str | None, key: str | None) -> Iterator[Client]:
+    from jobhouse.client import Client
+
     with Client(url, key) as client:
         yield client
 
 
 def _call(action: Callable[[], T]) -> T:
     """Run `action`; an SDK error becomes one line on stderr and the exit code for its kind."""
+    from jobhouse.client import ApiError, ConnectionFailed
+
     try:
         return action()
     except ConnectionFailed as exc:
@@ -457,6 +482,10 @@ def _show(job: Job, as_json: bool) -> None:
     if as_json:
         _print_json(_wire(job))
         return
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table.grid(padding=(0, 2))
     rows = {
         "id": job.id,
@@ -488,6 +517,7 @@ def _show_stored(id: str, database: str | None, data_dir: str | None, as_json: b
     from jobhouse.api.models import json_fields
     from jobhouse.api.views import workspace_job
     from jobhouse.cli import _with_store
+    from jobhouse.client import Job
     from jobhouse.disclosure import OPERATOR
     from jobhouse.ids import parse_id
     from jobhouse.store.base import Store

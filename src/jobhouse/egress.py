@@ -26,10 +26,12 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
 
 from jobhouse.errors import WebhookRefused
+
+if TYPE_CHECKING:
+    import httpx  # loaded when a URL is checked: the settings need only the rules
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -137,6 +139,8 @@ class HostPolicy:
             raise WebhookRefused("Webhooks are off on this server: it allows no hosts (setting webhook_hosts)")
         if len(raw) > URL_MAX:
             raise WebhookRefused(f"Webhook URL refused: longer than {URL_MAX} characters")
+        import httpx
+
         try:
             url = httpx.URL(raw)
         except (httpx.InvalidURL, TypeError, ValueError):

@@ -27,8 +27,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from croniter import CroniterError, croniter
-
 from jobhouse.aio import wait
 from jobhouse.clock import to_micros
 from jobhouse.errors import ConfigurationError, IdempotencyConflict, InvalidRequest, StoreUnavailable
@@ -63,6 +61,8 @@ def check_periodic(kind: Kind) -> None:
             raise ConfigurationError(f"kind {kind.name!r}: periodic_workspace and periodic_input need every or cron")
         return
     if kind.cron is not None:
+        from croniter import CroniterError  # croniter loads only for a kind with a cron schedule
+
         try:
             _cron(kind.cron, _EPOCH).get_next(datetime)
         except (CroniterError, ValueError, TypeError) as exc:
@@ -114,6 +114,8 @@ def _every_micros(every: float) -> int:
 def _cron(expression: str, start: datetime) -> Any:
     """croniter over `expression` from `start`, in UTC; five fields only (croniter would take a sixth
     as seconds and a seventh as the year)."""
+    from croniter import croniter
+
     parsed = croniter(expression, start.astimezone(UTC))
     if len(parsed.expanded) != 5:
         raise ValueError(f"{len(parsed.expanded)} fields, not 5")

@@ -10,20 +10,22 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Mapping, Sequence
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobhouse.catalog import OS, AppKind, CandidateFilter, Entry, SourceState
 from jobhouse.errors import InvalidSelector, SourceNotFound
-from jobhouse.index import CandidateIndex
 from jobhouse.merge import merge
-from jobhouse.ranking import Match
 from jobhouse.scanner import Scanner, Synced
 from jobhouse.sources import Source, SourceError
 from jobhouse.sources.path import platform_os
 from jobhouse.store.base import Store
 from jobhouse.validation import JsonInt, validate
+
+if TYPE_CHECKING:  # the index (numpy, rapidfuzz) loads when the first one is built, not with every process
+    from jobhouse.index import CandidateIndex
+    from jobhouse.ranking import Match
 
 Text = Annotated[str, Field(min_length=1, max_length=200)]
 log = logging.getLogger(__name__)
@@ -96,7 +98,7 @@ class Searcher:
         self._entries: dict[str, list[Entry]] = {}
         self._stored: dict[str, tuple[int, list[Entry]]] = {}
         self._generations: dict[str, int] = {}
-        self._index = CandidateIndex([])
+        self._index: CandidateIndex | None = None  # built by the first `refresh`
         self._index_version = -1
         self._refresh_lock = asyncio.Lock()
         self._background: asyncio.Task[None] | None = None
@@ -135,6 +137,7 @@ class Searcher:
             self._background is None or self._background.done()
         ):
             self._background = asyncio.create_task(self._quietly(self.refresh(), "refreshing the search index"))
+        assert self._index is not None  # the first refresh built one
         return self._index
 
     async def refresh(self) -> None:
@@ -219,4 +222,6 @@ class Searcher:
 
 
 def _build(entries: Sequence[Entry], order: Sequence[str]) -> CandidateIndex:
+    from jobhouse.index import CandidateIndex
+
     return CandidateIndex(merge(entries, order))

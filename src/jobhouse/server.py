@@ -5,6 +5,9 @@ streams end (their clients resume elsewhere with `Last-Event-ID`), the HTTP serv
 accepting and finishes its requests, and workers stop claiming, give running jobs
 `shutdown_grace` seconds to finish, then hand the rest back to the queue. A second signal skips
 the grace period.
+
+uvicorn and the HTTP API load in `serve` (and for a worker's own ``/metrics``), so that a worker
+process starts without them.
 """
 
 from __future__ import annotations
@@ -19,24 +22,28 @@ import socket
 import sys
 from collections.abc import Callable, Coroutine, Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import uvicorn
-
-from jobhouse.api import create_app
-from jobhouse.api.protocol import SECURITY_HEADERS, Limits, protocol_class
 from jobhouse.errors import ConfigurationError
-from jobhouse.runtime import Runtime
+
+if TYPE_CHECKING:
+    import uvicorn
+
+    from jobhouse.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
 
-class _Server(uvicorn.Server):
+def _uvicorn_server(config: uvicorn.Config) -> uvicorn.Server:
     """uvicorn without its own signal handling: the process's shutdown is ours to run."""
+    import uvicorn
 
-    @contextlib.contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
+    class _Server(uvicorn.Server):
+        @contextlib.contextmanager
+        def capture_signals(self) -> Generator[None, None, None]:
+            yield
+
+    return _Server(config)
 
 
 def raise_open_files_limit() -> int:
@@ -76,6 +83,11 @@ async def serve(
     runtime: Runtime, *, workers: bool = True, sock: socket.socket | None = None, announce: bool = True
 ) -> None:
     """Serve the API (and run workers, if `workers`) until SIGINT/SIGTERM."""
+    import uvicorn
+
+    from jobhouse.api import create_app
+    from jobhouse.api.protocol import SECURITY_HEADERS, Limits, protocol_class
+
     settings = runtime.settings
     raise_open_files_limit()
     await runtime.open()
@@ -101,7 +113,7 @@ async def serve(
             server_header=False,
         )
         log.info("serving HTTP with %s and %s%s", loop, http, ", with an access log" if settings.access_log else "")
-        server = _Server(config)
+        server = _uvicorn_server(config)
         stop = asyncio.Event()
         signals = 0
 
@@ -159,7 +171,10 @@ async def work(runtime: Runtime) -> None:
 
 async def _serve_metrics(runtime: Runtime, stop: asyncio.Event) -> None:
     """A worker's own ``/metrics`` listener, on `host`:`metrics_port`, until `stop` is set."""
+    import uvicorn
+
     from jobhouse.api.metrics import metrics_app
+    from jobhouse.api.protocol import SECURITY_HEADERS, Limits, protocol_class
 
     settings = runtime.settings
     _, http = http_stack(settings.http_parser)
@@ -176,7 +191,7 @@ async def _serve_metrics(runtime: Runtime, stop: asyncio.Event) -> None:
         lifespan="off",
         server_header=False,
     )
-    server = _Server(config)
+    server = _uvicorn_server(config)
     serving = asyncio.create_task(server.serve())  # a port it cannot listen on ends the process (status 1)
     log.info("serving /metrics on %s:%d", settings.host, settings.metrics_port)
     await stop.wait()

@@ -19,7 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, GetCoreSchemaHandler, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -37,7 +37,9 @@ from jobhouse.job import JobStatus
 from jobhouse.retry import Backoff
 from jobhouse.sources import BUILT_IN, WELL_KNOWN
 from jobhouse.threads import MAX_THREADS
-from jobhouse.worker import WorkerOptions
+
+if TYPE_CHECKING:
+    from jobhouse.worker import WorkerOptions
 
 MAX_DURATION = 10 * 365 * 24 * 3600.0
 """The longest any duration may be, in seconds (ten years); longer ones overflow date arithmetic."""
@@ -270,6 +272,8 @@ class Settings(BaseSettings):
         }
 
     def worker_options(self) -> WorkerOptions:
+        from jobhouse.worker import WorkerOptions  # the worker's modules load only where one runs
+
         return WorkerOptions(
             concurrency=max(self.concurrency, 1),
             lease=self.lease,

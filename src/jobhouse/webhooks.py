@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import orjson
 
 from jobhouse import __version__
@@ -48,6 +47,8 @@ from jobhouse.job import Failure, Job, JobStatus
 from jobhouse.retry import STORE_RETRY, Backoff
 
 if TYPE_CHECKING:
+    import httpx  # loaded where webhooks are sent: a process that sends none never needs it
+
     from jobhouse.hub import Hub
     from jobhouse.store.base import DeliveryPage, DeliveryQuery, Store
 
@@ -287,6 +288,8 @@ class Sender:
         self.shown = shown or PLAIN
 
     async def run(self, stop: asyncio.Event) -> None:
+        import httpx
+
         limits = httpx.Limits(max_keepalive_connections=0)  # a connection is bound to the address checked
         async with httpx.AsyncClient(
             follow_redirects=False, trust_env=False, timeout=self.options.timeout, limits=limits
@@ -370,6 +373,8 @@ class Sender:
 
     async def _attempt(self, http: httpx.AsyncClient, claimed: Claimed, job: Job | None) -> Result:
         """One POST of a claimed delivery, and how it went."""
+        import httpx
+
         delivery = claimed.delivery
         if job is None:
             return self._failed(delivery, None, "the job no longer exists", permanent=True)
@@ -423,6 +428,8 @@ class Sender:
 
 def _host(url: str) -> str:
     """What logs name of a receiver: its host, never the whole URL (its query may hold a token)."""
+    import httpx
+
     try:
         return httpx.URL(url).host or "?"
     except (httpx.InvalidURL, TypeError, ValueError):

@@ -14,7 +14,6 @@ from jobhouse.api import run, streams, webhooks, workspace
 from jobhouse.api.dispatch import Dispatch
 from jobhouse.api.errors import EXCEPTION_HANDLERS
 from jobhouse.api.metrics import metrics_routes
-from jobhouse.api.openapi import document
 from jobhouse.api.responses import RenderedJSON, json_response
 from jobhouse.api.ui import ui_routes
 from jobhouse.runtime import Runtime
@@ -41,9 +40,14 @@ def cors(origins: tuple[str, ...]) -> Middleware:
 
 def create_app(runtime: Runtime) -> Starlette:
     """The ASGI app serving both API surfaces over `runtime` (opened and closed by the caller)."""
-    spec = orjson.dumps(document(runtime.registry.names(), list(runtime.searcher.sources)))
+    spec: bytes | None = None  # the document, built on first use (most servers are never asked for it)
 
     async def openapi(request: Request) -> Response:
+        nonlocal spec
+        if spec is None:
+            from jobhouse.api.openapi import document
+
+            spec = orjson.dumps(document(runtime.registry.names(), list(runtime.searcher.sources)))
         return RenderedJSON(spec)
 
     async def healthz(request: Request) -> Response:

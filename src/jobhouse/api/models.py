@@ -32,6 +32,8 @@ __all__ = [
     "ErrorInfo",
     "JobPage",
     "JobResponse",
+    "JobStats",
+    "KindStats",
     "RunJob",
     "RunJobEvent",
     "SearchResponse",
@@ -221,6 +223,34 @@ class CancelResponse(Body):
 
     success: Literal[True]
     job: WorkspaceJob
+
+
+Count = Annotated[int, Field(ge=0)]
+
+
+class KindStats(Body):
+    """One job type's jobs in the workspace: queued and running now, and ended since the statistics' `since`."""
+
+    type: str
+    queued: Count = Field(description="Queued and due: ready to run now, waiting for a worker")
+    scheduled: Count = Field(description="Queued for a later time (runAt/delayMs, or a retry's backoff)")
+    running: Count
+    failed: Count = Field(
+        description="Ended failed since `since`, cancelled ones included (as `GET /api/jobs?status=failed` lists them)"
+    )
+    cancelled: Count = Field(description="Of `failed`, those that were cancelled")
+    completed: Count = Field(description="Completed since `since`")
+    oldestQueuedAt: WorkspaceTime | None = Field(
+        description="When the queued job that has been due the longest became due; null when none is due"
+    )
+
+
+class JobStats(Body):
+    """The workspace's jobs by type, counted exactly at `at`."""
+
+    kinds: list[KindStats] = Field(description="Each type with any job counted, by name")
+    since: WorkspaceTime = Field(description="Where the counts of ended jobs start (by the time each job ended)")
+    at: WorkspaceTime = Field(description="The server's time of the counts; `queued` and `scheduled` are split at it")
 
 
 # -- events -------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ RESPONSES: tuple[type[BaseModel], ...] = (
     models.JobResponse,
     models.JobPage,
     models.CancelResponse,
+    models.JobStats,
     models.SearchResponse,
     models.SourceList,
     models.Error,
@@ -375,6 +376,21 @@ def document(kinds: Sequence[str], sources: Sequence[str]) -> dict[str, Any]:
                 requestBody=_body("CreateJob"),
                 parameters=[_IDEMPOTENCY],
             ),
+        },
+        "/api/jobs/stats": {
+            "get": _operation(
+                "The workspace's jobs by type: queued, scheduled and running now, and ended since a time",
+                {**_ok(200, _ref("JobStats"), "The counts"), **_errors(*_COMMON)},
+                parameters=[
+                    {
+                        "name": "since",
+                        "in": "query",
+                        "schema": {"type": "string", "format": "date-time"},
+                        "description": "Count the jobs that ended at or after this time (ISO 8601 with an offset); "
+                        "by default, 24 hours before now",
+                    }
+                ],
+            )
         },
         "/api/jobs/{id}": {
             "get": _operation(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -11,17 +12,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from jobhouse.api import params
+from jobhouse.api import models, params
 from jobhouse.api.models import json_fields
 from jobhouse.api.responses import RenderedJSON, accepted, json_response
-from jobhouse.api.views import cancel_response, job_response, workspace_job
+from jobhouse.api.views import cancel_response, job_response, millis, workspace_job
 from jobhouse.disclosure import Disclosure
 from jobhouse.egress import URL_MAX
 from jobhouse.errors import InvalidRequest
 from jobhouse.job import JobStatus
 from jobhouse.registry import PRIORITY_MAX, PRIORITY_MIN
 from jobhouse.schedule import DELAY_MAX_MS, parse_time, start_at
-from jobhouse.store.base import Cursor, JobQuery
+from jobhouse.store.base import Cursor, JobQuery, KindStats
 from jobhouse.validation import validate
 
 if TYPE_CHECKING:
@@ -184,6 +185,49 @@ async def delete_job(request: Request) -> Response:
     return Response(status_code=204)
 
 
+#: The window of ended jobs a statistics request counts when it gives no `since`.
+STATS_WINDOW = timedelta(hours=24)
+
+
+def stats_since(request: Request, now: datetime) -> datetime:
+    """The `since` of a statistics request: an ISO 8601 time with an offset (absent: `STATS_WINDOW`
+    before `now`), in UTC, to the millisecond (as it is shown, so it is exactly the bound used)."""
+    text = request.query_params.get("since")
+    since = now - STATS_WINDOW if text is None else parse_time(text, "since")
+    if since.tzinfo is None:
+        raise InvalidRequest("Invalid request: since needs a UTC offset, e.g. 2030-01-01T09:00:00Z")
+    try:
+        since = since.astimezone(UTC)
+    except OverflowError:
+        raise InvalidRequest("Invalid request: since is out of range") from None
+    return since.replace(microsecond=since.microsecond // 1000 * 1000)
+
+
+def kind_stats(kind: KindStats) -> models.KindStats:
+    """One kind's figures as the workspace surface shows them: a cancelled job reads failed."""
+    return models.KindStats.of(
+        type=kind.kind,
+        queued=kind.ready,
+        scheduled=kind.scheduled,
+        running=kind.running,
+        failed=kind.failed + kind.cancelled,
+        cancelled=kind.cancelled,
+        completed=kind.completed,
+        oldestQueuedAt=millis(kind.oldest_ready),
+    )
+
+
+async def job_stats(request: Request) -> Response:
+    """The workspace's jobs by type: queued, scheduled and running now, and ended since `since`."""
+    workspace = await params.workspace(request)
+    rt = params.runtime(request)
+    now = rt.store.clock.now()
+    since = stats_since(request, now)
+    kinds = await rt.queue.metrics.timed("stats", rt.store.stats(workspace, since, now))
+    body = models.JobStats.of(kinds=[kind_stats(kind) for kind in kinds], since=millis(since), at=millis(now))
+    return json_response(body)
+
+
 async def job_item(request: Request) -> Response:
     return await (delete_job(request) if request.method == "DELETE" else get_job(request))
 
@@ -194,6 +238,7 @@ async def jobs(request: Request) -> Response:
 
 routes = [
     Route(PREFIX, jobs, methods=["GET", "POST"]),
+    Route(f"{PREFIX}/stats", job_stats, methods=["GET"]),  # before "{id}": "stats" is not a job id
     Route(f"{PREFIX}/{{id}}", job_item, methods=["GET", "DELETE"]),
     Route(f"{PREFIX}/{{id}}/cancel", cancel_job, methods=["POST"]),
     Route(f"{PREFIX}/{{id}}/retry", retry_job, methods=["POST"]),

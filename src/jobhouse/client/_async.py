@@ -13,7 +13,7 @@ import httpx
 
 from jobhouse.client import _core as core
 from jobhouse.client import _sse as sse
-from jobhouse.client._models import Candidate, Job, JobEvent, RunJob, RunJobEvent, Source
+from jobhouse.client._models import Candidate, Job, JobEvent, JobStats, RunJob, RunJobEvent, Source
 from jobhouse.client._sse import EventFeed
 
 __all__ = ["AsyncClient"]
@@ -179,6 +179,11 @@ class Jobs:
         """Run a failed or cancelled job again, as its next attempt; it comes back queued, its `errors`
         kept. `JobNotRetryable` (409) if it is queued, running or completed."""
         return await self._client._send(core.jobs_retry(id))
+
+    async def stats(self, *, since: datetime | None = None) -> JobStats:
+        """The workspace's jobs by type: queued, scheduled and running now, and ended since `since`
+        (an aware `datetime`; by default, 24 hours ago). Exact, and one request."""
+        return await self._client._send(core.jobs_stats(since))
 
     async def delete(self, id: str) -> None:
         """Delete a finished job (with its events and webhook deliveries). `JobNotFinished` (409) if

@@ -31,6 +31,7 @@ from jobhouse.client._models import (
     Job,
     JobPage,
     JobResponse,
+    JobStats,
     RunJob,
     SearchResponse,
     Source,
@@ -327,6 +328,17 @@ def jobs_delete(id: str) -> Call[None]:
 def jobs_page(filters: Mapping[str, str | None], page_size: int, cursor: str | None) -> Call[JobPage]:
     params = _compact(**filters, limit=page_size, cursor=cursor)
     return Call("GET", "/api/jobs", JobPage.model_validate, params=params)
+
+
+def jobs_stats(since: datetime | None) -> Call[JobStats]:
+    """The workspace's statistics; `since` (an aware `datetime`) starts the counts of ended jobs."""
+    if since is not None and since.utcoffset() is None:
+        raise ValueError(
+            f"since={since.isoformat()} has no time zone: pass an aware datetime,"
+            " e.g. datetime.now(UTC) - timedelta(hours=1)"
+        )
+    params: dict[str, str | int] = {} if since is None else {"since": since.isoformat()}
+    return Call("GET", "/api/jobs/stats", JobStats.model_validate, params=params)
 
 
 def jobs_filters(status: str | None, type: str | None, competitor_id: str | None) -> dict[str, str | None]:

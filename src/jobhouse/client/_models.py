@@ -28,6 +28,8 @@ __all__ = [
     "JobEvent",
     "JobPage",
     "JobResponse",
+    "JobStats",
+    "KindStats",
     "RunJob",
     "RunJobChange",
     "RunJobEvent",
@@ -219,6 +221,38 @@ class Source(_Model):
     candidate_count: int
     last_error: str | None
     last_error_at: RunTime | None
+
+
+class KindStats(_Camel):
+    """One job type's jobs in the workspace (component ``KindStats``): queued and running now, and
+    ended since the statistics' `since`. A cancelled job counts in `failed` (the workspace surface
+    reads it failed) and in `cancelled`."""
+
+    type: str
+    #: Queued and due: ready to run now, waiting for a worker.
+    queued: int
+    #: Queued for a later time (`run_at`/`delay`, or a retry's backoff).
+    scheduled: int
+    running: int
+    #: Ended failed since `since`, cancelled ones included.
+    failed: int
+    #: Of `failed`, those that were cancelled.
+    cancelled: int
+    #: Completed since `since`.
+    completed: int
+    #: When the queued job that has been due the longest became due; None when none is due.
+    oldest_queued_at: WorkspaceTime | None
+
+
+class JobStats(_Camel):
+    """The workspace's jobs by type, counted exactly at `at` (component ``JobStats``)."""
+
+    #: Each type with any job counted, by name.
+    kinds: list[KindStats]
+    #: Where the counts of ended jobs start (by the time each job ended).
+    since: WorkspaceTime
+    #: The server's time of the counts.
+    at: WorkspaceTime
 
 
 # -- envelopes: what a response wraps its value in ---------------------------------------------

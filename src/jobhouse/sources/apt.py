@@ -15,8 +15,6 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 
-from debian.debian_support import Version
-
 from jobhouse.catalog import Entry, Progress
 from jobhouse.sources import packages
 from jobhouse.sources.signature import signature
@@ -27,6 +25,8 @@ _DESCRIBING = ("Section", "Priority", "Tag", "Description")
 def _newer(stanza: dict[str, str], than: dict[str, str]) -> dict[str, str]:
     """Two lists' stanzas of one package as one: the higher version's, with the fields it lacks
     (security lists carry no debtags) taken from the other."""
+    from debian.debian_support import Version  # python-debian loads when a scan runs
+
     if Version(stanza["Version"]) > Version(than["Version"]):
         stanza, than = than, stanza  # `than` is now the newer one
     return {**{k: v for k, v in stanza.items() if k in _DESCRIBING}, **than}

@@ -26,7 +26,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobhouse.catalog import OS, AppKind, Entry, Progress
@@ -103,6 +102,8 @@ class CatalogSource:
 
 def load(path: Path) -> CatalogDocument:
     """Parse and check a catalog file; `CatalogFileError` says what is wrong and where."""
+    import yaml  # loaded when a catalog is read, not with every process
+
     try:
         text = path.read_text("utf-8")
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)

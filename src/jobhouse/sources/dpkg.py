@@ -16,8 +16,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from debian import deb822
-
 from jobhouse.catalog import Entry, Progress
 from jobhouse.sources import packages
 from jobhouse.sources.packages import PackageListError
@@ -71,6 +69,8 @@ class DpkgSource:
 
 def _installed(status: Path) -> list[dict[str, str]]:
     """The stanzas of installed packages (``Status: install ok installed``)."""
+    from debian import deb822  # python-debian loads when a scan runs, not with every process
+
     try:
         with status.open("rb") as stream:
             stanzas = [dict(p) for p in deb822.Deb822.iter_paragraphs(stream, fields=_FIELDS, use_apt_pkg=False)]

@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import BinaryIO
 
 import lz4.frame
-from debian.debian_support import PackageFile, ParseError
 
 from jobhouse.catalog import OS, AppKind, Entry
 
@@ -82,6 +81,8 @@ def read_stanzas(
     `PackageListError` naming the file for anything unreadable: a broken compression, bytes that
     are not text, a line that is not a field.
     """
+    from debian.debian_support import PackageFile, ParseError  # python-debian loads when a scan runs
+
     try:
         with open_list(path) as raw:
             data = raw.read().replace(b"\r\n", b"\n")

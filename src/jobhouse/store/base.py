@@ -109,6 +109,23 @@ class JobCount:
 
 
 @dataclass(frozen=True, slots=True)
+class KindStats:
+    """What one workspace holds of one kind (`Store.stats`): its queued jobs, due (`ready`) or waiting
+    for a later time (`scheduled`: run_at still ahead), its running jobs, and how many of its jobs
+    ended, in each way, in the window asked for. `oldest_ready` is when the ready job due the longest
+    became due (the least run_at of the ready ones; None when none is ready)."""
+
+    kind: str
+    ready: int = 0
+    scheduled: int = 0
+    running: int = 0
+    completed: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    oldest_ready: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class JobPage:
     jobs: list[Job]
     next: Cursor | None
@@ -322,7 +339,14 @@ class Store(Protocol):
 
     async def active_counts(self) -> list[JobCount]:
         """How many queued and how many running jobs each (workspace, kind) has, where it has any, in
-        one read of the partial indexes of those jobs (its cost grows with them, not with the table)."""
+        one read of the partial index of those jobs, in its order (its cost grows with them, not with
+        the table)."""
+
+    async def stats(self, workspace: str, since: datetime, now: datetime) -> list[KindStats]:
+        """`workspace`'s jobs by kind, for its statistics: those queued (ready at `now`, or due after
+        it), running, and ended at or after `since` (completed, failed, cancelled), for each kind that
+        has any, sorted by kind. Read from indexes alone: its cost grows with the workspace's queued
+        and running jobs and with the jobs it ended since `since`, not with the table."""
 
     async def migrations_applied(self) -> list[int]:
         """The versions of the migrations applied to this store, in order (none before the first)."""

@@ -19,7 +19,7 @@ import time
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -32,7 +32,7 @@ from jobhouse.hub import Hub, Seen
 from jobhouse.job import AttemptRef, Job, JobStatus, NewJob, Outcome, Report, Verdict, cancelled, lost
 from jobhouse.keys import CachedKeys
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Lineup, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, KindStats, Lineup, Rescued
 from jobhouse.store.batching import Coalescer
 from jobhouse.store.control import DELETABLE_SQL, RETRYABLE_SQL, deletable, retried
 from jobhouse.store.migrations import migrations
@@ -44,6 +44,7 @@ from jobhouse.store.pg_webhooks import PgWebhooks
 from jobhouse.store.pg_writes import SCHEMA, create_job, dialect_of, forced, insert_jobs, write_outcomes
 from jobhouse.store.ready import NO_LIMIT, PROMOTE_BATCH, claim_order, in_claim_order
 from jobhouse.store.rows import COLUMNS, as_is, event_query, listing, page
+from jobhouse.store.stats import kind_stats, stats_sql
 
 _J_COLUMNS = ", ".join(f"j.{c.strip()}" for c in COLUMNS.split(","))
 _RESCUE_BATCH = 500
@@ -167,6 +168,7 @@ class PostgresStore:
         self.lineup = Lineup()
         self._claim_sql, self._ready_sql, self._limited_sql = _claim_statements(self.schema)
         self._requeued_round = dialect_of(self.schema).next_round("j.workspace", "j.priority")
+        self._stats_sql = stats_sql(self.t("jobs"), lambda name: f"%({name})s")
         self.keys = CachedKeys(PgKeys(self), self.hub)
         self.catalog = PgCatalog(self)
         self.webhooks = PgWebhooks(self)
@@ -477,16 +479,20 @@ class PostgresStore:
         )
 
     async def active_counts(self) -> list[JobCount]:
-        jobs = self.t("jobs")
         async with self.read() as conn:
             rows = await (
                 await conn.execute(
-                    f"SELECT workspace, kind, 'queued', count(*), min(run_at) FROM {jobs} WHERE status = 'queued' "
-                    f"GROUP BY workspace, kind UNION ALL SELECT workspace, kind, 'running', count(*), NULL "
-                    f"FROM {jobs} WHERE status = 'running' GROUP BY workspace, kind"
+                    "SELECT workspace, kind, status, count(*), min(run_at) FILTER (WHERE status = 'queued') "
+                    f"FROM {self.t('jobs')} WHERE status IN ('queued', 'running') GROUP BY workspace, kind, status"
                 )
             ).fetchall()
         return [JobCount(space, kind, JobStatus(status), count, due) for space, kind, status, count, due in rows]
+
+    async def stats(self, workspace: str, since: datetime, now: datetime) -> list[KindStats]:
+        async with self.read() as conn:
+            cursor = await conn.execute(self._stats_sql, {"workspace": workspace, "since": since, "now": now})
+            rows = await cursor.fetchall()
+        return kind_stats(rows, as_is)
 
     async def migrations_applied(self) -> list[int]:
         async with self.read() as conn:

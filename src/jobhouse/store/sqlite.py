@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -26,7 +27,7 @@ from jobhouse.job import (
     reset_steps,
 )
 from jobhouse.maintenance import Service
-from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, Lineup, Rescued
+from jobhouse.store.base import Idempotency, JobCount, JobPage, JobQuery, KindStats, Lineup, Rescued
 from jobhouse.store.control import DELETABLE_SQL, RETRYABLE_SQL, deletable, retried
 from jobhouse.store.migrations import migrations
 from jobhouse.store.ready import NO_LIMIT, claim_order, in_claim_order
@@ -49,6 +50,7 @@ from jobhouse.store.sqlite_writes import (
     statements,
     steps_json,
 )
+from jobhouse.store.stats import kind_stats, stats_sql
 
 _RESCUE_BATCH = 500
 #: Which of the kinds (a JSON list) have ready jobs held to a concurrency limit.
@@ -57,15 +59,16 @@ _LIMITED_KINDS = (
     "status = 'queued' AND scheduled = 0 AND concurrency_key IS NOT NULL AND kind = value)"
 )
 _LIMITED = SQLITE.limited(":kind", ":limit", ":count")
-#: Queued and running jobs by workspace and kind, read through the partial indexes that hold only
-#: those jobs (without INDEXED BY, SQLite prefers an index that saves the GROUP BY's sort, and reads
-#: every row of the table).
+#: Queued and running jobs by workspace and kind, read from the partial index that holds only those
+#: jobs, in its order: no sort, no table row (without INDEXED BY, SQLite may prefer an index that
+#: saves the GROUP BY's sort, and read every row of the table).
 _ACTIVE_COUNTS = (
-    "SELECT workspace, kind, 'queued', count(*), min(run_at) FROM jobs INDEXED BY jobs_queued_by_workspace "
-    "WHERE status = 'queued' GROUP BY workspace, kind UNION ALL "
-    "SELECT workspace, kind, 'running', count(*), NULL FROM jobs INDEXED BY jobs_leases "
-    "WHERE status = 'running' GROUP BY workspace, kind"
+    "SELECT workspace, kind, status, count(*), min(run_at) FILTER (WHERE status = 'queued') "
+    "FROM jobs INDEXED BY jobs_active_by_workspace WHERE status IN ('queued', 'running') "
+    "GROUP BY workspace, kind, status"
 )
+#: One workspace's statistics (`jobhouse.store.stats`), each index named.
+_STATS = stats_sql("jobs", lambda name: f":{name}", lambda index: f" INDEXED BY {index}")
 
 
 class SqliteStore:
@@ -358,6 +361,14 @@ class SqliteStore:
                 JobCount(workspace, kind, JobStatus(status), count, None if due is None else from_micros(due))
                 for workspace, kind, status, count, due in conn.execute(_ACTIVE_COUNTS)
             ]
+
+        return await self.engine.read(run)
+
+    async def stats(self, workspace: str, since: datetime, now: datetime) -> list[KindStats]:
+        values = {"workspace": workspace, "since": to_micros(since), "now": to_micros(now)}
+
+        def run(conn: sqlite3.Connection) -> list[KindStats]:
+            return kind_stats(conn.execute(_STATS, values), from_micros)
 
         return await self.engine.read(run)
 

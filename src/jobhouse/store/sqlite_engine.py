@@ -11,7 +11,10 @@ that writes move and the number of the newest job event, and tells the hub which
 happened (work queued, jobs ended or stopped, jobs changed). That is how changes made by other
 processes on the same file reach the hub without any per-waiter polling, and why another
 process's heartbeats wake nobody. The writer looks when another process's datagram says it
-committed (`jobhouse.store.sqlite_wake`), and every `probe_interval` when nothing is said.
+committed (`jobhouse.store.sqlite_wake`), and when nothing is said: every `probe_interval` where
+no datagram can come (no socket beside the file), every `wake_probe_interval` where one can (only
+a writer that sends none, such as the ``sqlite3`` shell, goes unannounced), so an idle process
+sleeps instead of waking 200 times a second.
 """
 
 from __future__ import annotations
@@ -46,12 +49,16 @@ class SqliteOptions:
     `synchronous` FULL (the default) fsyncs every commit, so an accepted job survives a power
     cut; NORMAL survives process crashes only and is faster. `busy_timeout` is how long a write
     waits for another process's lock before the store reports itself unavailable.
+    `probe_interval` is how often the writer looks for other processes' commits when this process
+    has no wake-up socket beside the file; with one, other jobhouse processes announce their
+    commits and it looks every `wake_probe_interval` (or `probe_interval`, if longer) besides.
     """
 
     synchronous: str = "FULL"
     busy_timeout: float = 5.0
     readers: int = 2
     probe_interval: float = 0.005
+    wake_probe_interval: float = 0.1
 
 
 def connect(path: str, options: SqliteOptions) -> sqlite3.Connection:
@@ -170,10 +177,13 @@ class Engine:
             self._thread = None
             return
         loop.call_soon_threadsafe(_set_result, ready, None)
+        probe = self.options.probe_interval
+        if self._beside is not None and self._beside.socket is not None:  # commits are announced
+            probe = max(probe, self.options.wake_probe_interval)
         try:
             while True:
                 try:
-                    item = self._queue.get(timeout=self.options.probe_interval)
+                    item = self._queue.get(timeout=probe)
                 except queue.Empty:
                     item = None
                 if isinstance(item, _Stop):

@@ -4,10 +4,12 @@
   (``<file>-wake/``). After every commit its writer sends one empty datagram to each other socket
   there, and a process that receives one looks at the file at once (``PRAGMA data_version`` and
   the signal counters) instead of at its next poll: a job queued by one process wakes an idle
-  worker in another within a fraction of a millisecond. The poll stays as the fallback, for
-  processes that cannot bind (another machine's mount of the file, a platform without Unix
-  sockets) and for a datagram dropped because its receiver was busy. The socket of a process
-  that died is removed by the first sender that finds nobody listening.
+  worker in another within a fraction of a millisecond. The poll stays as the fallback: every
+  5 ms for a process that cannot bind (another machine's mount of the file, a platform without
+  Unix sockets), every 100 ms for one that can, which then hears of other jobhouse processes'
+  commits at once and polls only for writers that send nothing (the ``sqlite3`` shell) and for a
+  datagram dropped because its receiver was busy. The socket of a process that died is removed
+  by the first sender that finds nobody listening.
 - **The writer lock.** Each write transaction holds an exclusive ``flock`` on ``<file>-wake/lock``
   around SQLite's own lock. SQLite makes a writer that finds the file locked sleep and retry (1,
   2, 5, 10 ms...); a writer waiting for the flock looks again after 50 µs, doubling to 1 ms, so

@@ -37,7 +37,9 @@ function signInPage(message) {
       { id: "key-help", class: "help" },
       "A key made with ",
       h("code", {}, "jobhouse keys create --workspace NAME"),
-      ". It is kept in this tab only, and sent in a header, never in a link.",
+      " (the server's first start wrote one to ",
+      h("code", {}, "first-key"),
+      " in its data directory). It is kept in this tab only, and sent in a header, never in a link.",
     ),
     button,
     error,
@@ -107,6 +109,11 @@ function route() {
   }
 }
 
+// The skip link moves the focus to the page's content; it must not change the route (the hash).
+document.querySelector(".skip").addEventListener("click", (event) => {
+  event.preventDefault();
+  main.focus();
+});
 whenRefused(() => signOut("Your key was refused (revoked or unknown): sign in again."));
 document.getElementById("sign-out").addEventListener("click", () => signOut("Signed out."));
 window.addEventListener("hashchange", route);

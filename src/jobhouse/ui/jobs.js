@@ -52,6 +52,7 @@ export function jobsPage(main, params) {
   const pending = new Map();
   let frame = 0;
   let refetch = 0;
+  let lastRefetch = -Infinity;
 
   const field = (id, label, input) => h("div", { class: "field" }, h("label", { for: id }, label), input);
   const clear = h("button", { type: "button" }, "Clear");
@@ -95,10 +96,18 @@ export function jobsPage(main, params) {
   const pageInfo = h("span", { class: "page-info", "aria-live": "polite" });
   const error = h("p", { class: "error", role: "alert" });
 
+  // On a small screen the filters fold away (unless some are set); on a wide one they are open.
+  const active = ["type", "status", "subject", "from", "to"].filter((k) => filters[k]).length;
+  const folded = h(
+    "details",
+    { class: "filters-box", open: active > 0 || matchMedia("(min-width: 40rem)").matches },
+    h("summary", {}, active ? `Filters (${active} set)` : "Filters"),
+    form,
+  );
   fill(
     main,
     h("h1", {}, "Jobs"),
-    form,
+    folded,
     error,
     h("div", { class: "scroll" }, table),
     empty,
@@ -134,18 +143,31 @@ export function jobsPage(main, params) {
   function update(row, change) {
     const job = Object.assign(row.job, change);
     const { cells } = row;
-    cells.title.textContent = job.displayTitle ?? job.type ?? job.id;
-    cells.type.textContent = job.type ?? "";
     const s = shownStatus(job);
-    cells.status.textContent = s;
-    cells.status.className = `status status-${s}`;
-    cells.bar.value = job.progress ?? 0;
-    cells.bar.textContent = `${job.progress ?? 0}%`;
-    cells.bar.setAttribute("aria-label", `Progress of ${cells.title.textContent}`);
-    cells.step.textContent = job.currentStep ?? (TERMINAL.has(s) ? "" : "—");
-    cells.created.textContent = when(job.createdAt);
-    row.tr.dataset.status = s;
-    row.tr.dataset.progress = String(job.progress ?? 0);
+    const progress = job.progress ?? 0;
+    const title = job.displayTitle ?? job.type ?? job.id;
+    // Only what changed is written: an unchanged row costs no style or layout work.
+    const shown = [title, job.type ?? "", s, progress, job.currentStep ?? (TERMINAL.has(s) ? "" : "—"), job.createdAt];
+    if (row.shown && shown.every((v, i) => v === row.shown[i])) return;
+    const was = row.shown || [];
+    row.shown = shown;
+    if (was[0] !== title) {
+      cells.title.textContent = title;
+      cells.bar.setAttribute("aria-label", `Progress of ${title}`);
+    }
+    if (was[1] !== shown[1]) cells.type.textContent = shown[1];
+    if (was[2] !== s) {
+      cells.status.textContent = s;
+      cells.status.className = `status status-${s}`;
+      row.tr.dataset.status = s;
+    }
+    if (was[3] !== progress) {
+      cells.bar.value = progress;
+      cells.bar.textContent = `${progress}%`;
+      row.tr.dataset.progress = String(progress);
+    }
+    if (was[4] !== shown[4]) cells.step.textContent = shown[4];
+    if (was[5] !== job.createdAt) cells.created.textContent = when(job.createdAt);
   }
 
   async function load(cursor) {
@@ -185,7 +207,17 @@ export function jobsPage(main, params) {
       rows.set(job.id, made);
       return made.tr;
     });
-    tbody.replaceChildren(...trs);
+    // Rows already in place stay where they are (moving them costs layout); new ones go in between.
+    let at = tbody.firstChild;
+    for (const tr of trs) {
+      if (tr === at) at = at.nextSibling;
+      else tbody.insertBefore(tr, at);
+    }
+    while (at) {
+      const gone = at;
+      at = at.nextSibling;
+      gone.remove();
+    }
     empty.hidden = jobs.length > 0;
     prev.disabled = cursors.length <= 1;
     next.disabled = !nextCursor;
@@ -202,12 +234,14 @@ export function jobsPage(main, params) {
     }
     pending.clear();
     // A job that is new to the first page: fetch the page again (its title and creation time are
-    // not in events), at most once a second however many arrive.
+    // not in events) at once, then at most once a second however many arrive.
     if (unseen && !refetch) {
+      const wait = Math.max(0, lastRefetch + 1000 - performance.now());
       refetch = setTimeout(() => {
         refetch = 0;
+        lastRefetch = performance.now();
         if (cursors.length === 1) load(null);
-      }, 1000);
+      }, wait);
     }
   }
 

@@ -1,19 +1,24 @@
-// #/overview: queued, running and failed jobs by kind, and the oldest queued job's age; kept
-// live by the workspace stream (recounted at most every two seconds). Counts come from the
-// workspace's job listings and stop at 2,000 per status ("2000+").
+// #/overview: the workspace's jobs by kind (queued, scheduled and running now; failed and completed
+// in the last 24 hours) and how long the oldest queued job has waited, from GET /api/jobs/stats;
+// counted again as the workspace stream reports changes (at most once a second), and every 15 s.
 
-import { get, query } from "./api.js";
+import { get } from "./api.js";
 import { age, fill, h, say } from "./dom.js";
 import { follow } from "./sse.js";
 
-const STATUSES = ["queued", "running", "failed"];
-const CAP = 2000;
+const COLUMNS = [
+  ["queued", "Queued"],
+  ["scheduled", "Scheduled"],
+  ["running", "Running"],
+  ["failed", "Failed (24 h)"],
+  ["completed", "Completed (24 h)"],
+];
 
 export function overviewPage(main) {
-  let oldest = null;
+  let oldest = null; // {type, waited: ms at the server's time of the counts, seen: Date.now() then}
   let timer = 0;
-  let again = false;
   let counting = false;
+  let again = false;
   const controller = new AbortController();
   const tbody = h("tbody");
   const oldestText = h("strong", {}, "—");
@@ -29,27 +34,14 @@ export function overviewPage(main) {
       h(
         "table",
         { class: "overview" },
-        h("caption", {}, "Jobs by kind (failed includes cancelled)"),
-        h("thead", {}, h("tr", {}, ["Kind", ...STATUSES].map((c) => h("th", { scope: "col" }, c)))),
+        h("caption", {}, "Jobs by kind: now, and ended in the last 24 hours (failed includes cancelled)"),
+        h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Kind"), COLUMNS.map(([, c]) => h("th", { scope: "col" }, c)), h("th", { scope: "col" }, "Oldest queued"))),
         tbody,
       ),
     ),
   );
 
-  async function count(status) {
-    const byKind = new Map();
-    let cursor = null;
-    let seen = 0;
-    let last = null;
-    do {
-      const page = await get(`/api/jobs${query({ status, limit: 500, cursor })}`, { signal: controller.signal });
-      for (const job of page.jobs) byKind.set(job.type, (byKind.get(job.type) || 0) + 1);
-      seen += page.jobs.length;
-      last = page.jobs.at(-1) ?? last;
-      cursor = page.nextCursor;
-    } while (cursor && seen < CAP);
-    return { byKind, more: Boolean(cursor), last };
-  }
+  const waited = (kind, at) => (kind.oldestQueuedAt ? Date.parse(at) - Date.parse(kind.oldestQueuedAt) : null);
 
   async function recount() {
     if (counting) {
@@ -58,18 +50,26 @@ export function overviewPage(main) {
     }
     counting = true;
     try {
-      const results = await Promise.all(STATUSES.map(count));
-      const kinds = new Set(results.flatMap((r) => [...r.byKind.keys()]));
-      const cell = (r, kind) => `${r.byKind.get(kind) || 0}${r.more ? "+" : ""}`;
+      const stats = await get("/api/jobs/stats", { signal: controller.signal });
+      const seen = Date.now();
+      const cell = (kind, name) => {
+        const text = name === "failed" && kind.cancelled ? `${kind.failed} (${kind.cancelled} cancelled)` : String(kind[name]);
+        return h("td", { class: name }, text);
+      };
       fill(
         tbody,
-        kinds.size
-          ? [...kinds].sort().map((kind) => h("tr", { dataset: { kind } }, h("th", { scope: "row" }, kind), results.map((r) => h("td", {}, cell(r, kind)))))
-          : h("tr", {}, h("td", { colspan: 4 }, "No queued, running or failed jobs.")),
+        stats.kinds.length
+          ? stats.kinds.map((kind) => {
+              const w = waited(kind, stats.at);
+              return h("tr", { dataset: { kind: kind.type } }, h("th", { scope: "row" }, kind.type), COLUMNS.map(([name]) => cell(kind, name)), h("td", { class: "oldest-queued" }, w === null ? "—" : age(w)));
+            })
+          : h("tr", {}, h("td", { colspan: COLUMNS.length + 2 }, "No jobs in the last 24 hours.")),
       );
-      const queued = results[0];
-      oldest = queued.more ? null : queued.last;
-      oldestText.textContent = queued.more ? `older than the ${CAP} newest` : oldest ? "" : "none queued";
+      oldest = null;
+      for (const kind of stats.kinds) {
+        const w = waited(kind, stats.at);
+        if (w !== null && (!oldest || w > oldest.waited)) oldest = { type: kind.type, waited: w, seen };
+      }
       tick();
       error.textContent = "";
     } catch (e) {
@@ -84,14 +84,15 @@ export function overviewPage(main) {
   }
 
   function schedule() {
-    if (!timer) timer = setTimeout(() => ((timer = 0), recount()), 2000);
+    if (!timer) timer = setTimeout(() => ((timer = 0), recount()), 1000);
   }
 
   function tick() {
-    if (oldest) oldestText.textContent = `${age(Date.now() - Date.parse(oldest.createdAt))} (${oldest.type})`;
+    oldestText.textContent = oldest ? `${age(oldest.waited + Date.now() - oldest.seen)} (${oldest.type})` : "none queued";
   }
 
   const clock = setInterval(tick, 1000);
+  const refresh = setInterval(schedule, 15000); // windows and ages move even when nothing happens
   const stream = follow("/api/jobs/events", {
     onEvent: schedule,
     onState(state) {
@@ -106,5 +107,6 @@ export function overviewPage(main) {
     controller.abort();
     clearTimeout(timer);
     clearInterval(clock);
+    clearInterval(refresh);
   };
 }

@@ -1,0 +1,7 @@
+-- A workspace's statistics (GET /api/jobs/stats; see jobhouse.store.stats): every figure is a count
+-- of one range of one of these indexes, and no table row is read.
+-- Queued and running jobs by workspace and kind (the metrics' scrape reads it too).
+CREATE INDEX jobs_active_by_workspace ON jobs (workspace, kind, status, run_at) WHERE status IN ('queued', 'running');
+-- Ended jobs by workspace and kind, in the order they ended.
+CREATE INDEX jobs_finished_by_workspace ON jobs (workspace, kind, status, completed_at)
+    WHERE status IN ('completed', 'failed', 'cancelled');
