@@ -95,8 +95,8 @@ async def runtime(tmp_path: Path) -> AsyncIterator[Runtime]:
 
 async def test_every_answer_is_the_routers_byte_for_byte(runtime: Runtime) -> None:
     key, _ = await create_key(runtime.store, "ws")
-    queued, _ = await runtime.service.submit("ws", "echo", input={"n": 1})
-    cancelled, _ = await runtime.service.submit("ws", "echo")
+    queued, _ = await runtime.service.submit(runtime.queue.new_job("echo", workspace="ws", input={"n": 1}))
+    cancelled, _ = await runtime.service.submit(runtime.queue.new_job("echo", workspace="ws"))
     await runtime.service.cancel(cancelled.id, "ws")
     other = str(uuid.uuid4())
     requests = [

@@ -7,6 +7,7 @@ import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -165,10 +166,33 @@ async def harness(store: Store) -> AsyncIterator[Harness]:
         h.runs[ctx.id] += 1
         return 1
 
+    @registry.kind("spawn", max_attempts=1)
+    async def spawn(ctx: JobContext) -> str:
+        """Queues a `quick` job with the priority and start time of its input."""
+        at = datetime.fromisoformat(ctx.input["at"])
+        return (await ctx.enqueue("quick", priority=ctx.input["priority"], run_at=at)).id
+
+    @registry.kind("spawn-sync", max_attempts=1)
+    def spawn_sync(ctx: JobContext) -> str:
+        at = datetime.fromisoformat(ctx.input["at"])
+        return ctx.enqueue_sync("quick", priority=ctx.input["priority"], run_at=at).id
+
     yield h
     for event in h.events.values():
         event.set()
     await h.shutdown()
+
+
+@pytest.mark.parametrize("kind", ["spawn", "spawn-sync"])
+async def test_a_handler_queues_a_job_with_a_priority_and_a_start_time(harness: Harness, kind: str) -> None:
+    await harness.start()
+    at = (harness.store.clock.now() + timedelta(hours=1)).replace(microsecond=0)
+    spawner = await harness.finished(await harness.create(kind, at=at.isoformat(), priority=7))
+    assert spawner.status is JobStatus.COMPLETED, spawner.error
+    spawned = await harness.store.get(spawner.result)
+    assert spawned is not None
+    assert (spawned.workspace, spawned.kind, spawned.status) == ("ws", "quick", JobStatus.QUEUED)
+    assert (spawned.priority, spawned.scheduled_at) == (7, at)
 
 
 async def test_steps_and_progress_are_visible_as_the_handler_reports_them(harness: Harness) -> None:

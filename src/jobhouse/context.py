@@ -13,6 +13,7 @@ import asyncio
 import threading
 from collections.abc import Awaitable, Callable, Generator, Mapping
 from dataclasses import replace
+from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -139,12 +140,22 @@ class JobContext:
         subject: str | None = None,
         title: str | None = None,
         workspace: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
     ) -> Job:
-        """Enqueue another job (in this job's workspace unless `workspace` says otherwise)."""
+        """Enqueue another job (in this job's workspace unless `workspace` says otherwise), with its
+        kind's priority unless `priority` is given, to start at once or at `run_at`."""
         if self._queue is None:
             raise ConfigurationError("this context has no queue to enqueue on")
         return await self._queue.enqueue(
-            kind, workspace=workspace or self.workspace, input=input, metadata=metadata, subject=subject, title=title
+            kind,
+            workspace=workspace or self.workspace,
+            input=input,
+            metadata=metadata,
+            subject=subject,
+            title=title,
+            priority=priority,
+            run_at=run_at,
         )
 
     def enqueue_sync(
@@ -156,12 +167,21 @@ class JobContext:
         subject: str | None = None,
         title: str | None = None,
         workspace: str | None = None,
+        priority: int | None = None,
+        run_at: datetime | None = None,
     ) -> Job:
         """`enqueue`, for a plain-function handler (running in a thread): returns once enqueued."""
         if threading.get_ident() == self._loop_thread:
             raise ConfigurationError("enqueue_sync is for plain-function handlers; await ctx.enqueue(...) instead")
         coroutine = self.enqueue(
-            kind, input=input, metadata=metadata, subject=subject, title=title, workspace=workspace
+            kind,
+            input=input,
+            metadata=metadata,
+            subject=subject,
+            title=title,
+            workspace=workspace,
+            priority=priority,
+            run_at=run_at,
         )
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 

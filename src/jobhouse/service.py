@@ -13,13 +13,11 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
 
 from jobhouse.errors import JobNotFound, RateLimited
 from jobhouse.feed import Feed
 from jobhouse.ids import parse_id
-from jobhouse.job import Job
+from jobhouse.job import Job, NewJob
 from jobhouse.queue import Queue
 from jobhouse.store.base import Idempotency, JobPage, JobQuery
 
@@ -79,41 +77,19 @@ class JobService:
         self.idempotency_ttl = idempotency_ttl
 
     async def submit(
-        self,
-        workspace: str,
-        kind: str,
-        *,
-        input: Mapping[str, Any] | None = None,
-        metadata: Mapping[str, Any] | None = None,
-        subject: str | None = None,
-        title: str | None = None,
-        idempotency_key: str | None = None,
-        fingerprint: str = "",
-        callback_url: str | None = None,
-        priority: int | None = None,
-        run_at: datetime | None = None,
+        self, new: NewJob, *, idempotency_key: str | None = None, fingerprint: str = ""
     ) -> tuple[Job, bool]:
-        """Create a job for a client: the workspace's quota applies, and an idempotency key makes
-        a retried request return the job the first one made. The job, and whether it is new.
-        A rate-limited kind over its rate is `RateLimited` (each request takes a token, replays too)."""
-        buckets = self.buckets.get(kind)
-        if buckets is not None and (wait := buckets.take(workspace)):
+        """Create a job for a client (made by `Queue.new_job`): the workspace's quota applies, and an
+        idempotency key makes a retried request return the job the first one made. The job, and
+        whether it is new. A rate-limited kind over its rate is `RateLimited` (each request takes a
+        token, replays too)."""
+        buckets = self.buckets.get(new.kind)
+        if buckets is not None and (wait := buckets.take(new.workspace)):
             raise RateLimited(
-                f"Too many {kind} jobs in this workspace: at most {buckets.rate.per_minute:g} a minute "
+                f"Too many {new.kind} jobs in this workspace: at most {buckets.rate.per_minute:g} a minute "
                 f"(bursts of {buckets.rate.burst}); try again in {math.ceil(wait)} s",
                 retry_after=math.ceil(wait),
             )
-        new = self.queue.new_job(
-            kind,
-            workspace=workspace,
-            input=input,
-            metadata=metadata,
-            subject=subject,
-            title=title,
-            callback_url=callback_url,
-            priority=priority,
-            run_at=run_at,
-        )
         idempotency = None
         if idempotency_key is not None:
             idempotency = Idempotency(idempotency_key, fingerprint, self.idempotency_ttl)

@@ -73,7 +73,6 @@ _SHOWN_STATUS = {
     JobStatus.FAILED: "failed",
     JobStatus.CANCELLED: "failed",
 }
-#: The failures jobhouse itself writes (their messages say nothing of a handler's data).
 
 
 class DeliveryStatus(enum.StrEnum):

@@ -53,16 +53,11 @@ async def _submit(
     run_at = start_at(
         rt.store.clock.now(), control.get("run_at"), control.get("delay_ms"), names=("run_at", "delay_ms")
     )
-    job, created = await rt.service.submit(
-        workspace,
-        kind,
-        input=input,
-        idempotency_key=key,
-        fingerprint=fingerprint,
-        callback_url=callback_url,
-        priority=control.get("priority"),
-        run_at=run_at,
+    priority = control.get("priority")
+    new = rt.queue.new_job(
+        kind, workspace=workspace, input=input, callback_url=callback_url, priority=priority, run_at=run_at
     )
+    job, created = await rt.service.submit(new, idempotency_key=key, fingerprint=fingerprint)
     return accepted(run_job(job, rt.disclosure), f"{PREFIX}/jobs/{job.id}", created)
 
 

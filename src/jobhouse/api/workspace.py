@@ -139,19 +139,18 @@ async def create_job(request: Request) -> Response:
     rt = params.runtime(request)
     callback_url = None if body.callbackUrl is None else rt.webhooks.check(body.callbackUrl)
     run_at = None if body.runAt is None else parse_time(body.runAt, "runAt")
-    job, created = await rt.service.submit(
-        workspace,
+    new = rt.queue.new_job(
         body.type,
+        workspace=workspace,
         input=body.input,
         metadata=body.metadata,
         subject=body.competitorId,
         title=body.displayTitle,
-        idempotency_key=key,
-        fingerprint=fingerprint,
         callback_url=callback_url,
         priority=body.priority,
         run_at=start_at(rt.store.clock.now(), run_at, body.delayMs, names=("runAt", "delayMs")),
     )
+    job, created = await rt.service.submit(new, idempotency_key=key, fingerprint=fingerprint)
     return accepted(job_response(job, rt.disclosure), f"{PREFIX}/{job.id}", created)
 
 

@@ -339,14 +339,14 @@ class Store(Protocol):
 
     async def active_counts(self) -> list[JobCount]:
         """How many queued and how many running jobs each (workspace, kind) has, where it has any, in
-        one read of the partial index of those jobs, in its order (its cost grows with them, not with
-        the table)."""
+        one read of the partial indexes of those jobs (its cost grows with them, not with the table)."""
 
     async def stats(self, workspace: str, since: datetime, now: datetime) -> list[KindStats]:
         """`workspace`'s jobs by kind, for its statistics: those queued (ready at `now`, or due after
         it), running, and ended at or after `since` (completed, failed, cancelled), for each kind that
-        has any, sorted by kind. Read from indexes alone: its cost grows with the workspace's queued
-        and running jobs and with the jobs it ended since `since`, not with the table."""
+        has any, sorted by kind. Read from indexes alone (`jobhouse.store.stats`): its cost grows with
+        the workspace's queued jobs, the running jobs and the jobs ended since `since`, not with the
+        table."""
 
     async def migrations_applied(self) -> list[int]:
         """The versions of the migrations applied to this store, in order (none before the first)."""

@@ -479,11 +479,13 @@ class PostgresStore:
         )
 
     async def active_counts(self) -> list[JobCount]:
+        jobs = self.t("jobs")
         async with self.read() as conn:
             rows = await (
                 await conn.execute(
-                    "SELECT workspace, kind, status, count(*), min(run_at) FILTER (WHERE status = 'queued') "
-                    f"FROM {self.t('jobs')} WHERE status IN ('queued', 'running') GROUP BY workspace, kind, status"
+                    f"SELECT workspace, kind, 'queued', count(*), min(run_at) FROM {jobs} WHERE status = 'queued' "
+                    f"GROUP BY workspace, kind UNION ALL SELECT workspace, kind, 'running', count(*), NULL "
+                    f"FROM {jobs} WHERE status = 'running' GROUP BY workspace, kind"
                 )
             ).fetchall()
         return [JobCount(space, kind, JobStatus(status), count, due) for space, kind, status, count, due in rows]

@@ -74,10 +74,25 @@ def listing(query: JobQuery, mark: str, time: Callable[[datetime], Any], id_type
     if query.statuses is not None:
         where.append(f"status IN ({', '.join([mark] * len(query.statuses))})")
         params.extend(sorted(s.value for s in query.statuses))
-    if query.after is not None:
+    return newest_first(where, params, query.after, query.limit, mark, time, id_type)
+
+
+def newest_first(
+    where: list[str],
+    params: list[Any],
+    after: Cursor | None,
+    limit: int,
+    mark: str,
+    time: Callable[[datetime], Any],
+    id_type: str = "",
+) -> tuple[str, list[Any]]:
+    """A newest-first listing's ``WHERE ... ORDER BY ... LIMIT`` from its conditions `where` (with
+    their `params`): past the cursor `after`, one row more than the page of `limit` (to know whether
+    another page follows). Jobs and webhook deliveries are listed so."""
+    if after is not None:
         where.append(f"(created_at, id) < ({mark}, {mark}{id_type})")
-        params.extend([time(query.after.created_at), query.after.id])
-    params.append(query.limit + 1)
+        params.extend([time(after.created_at), after.id])
+    params.append(limit + 1)
     return f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT {mark}", params
 
 

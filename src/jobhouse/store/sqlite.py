@@ -59,13 +59,14 @@ _LIMITED_KINDS = (
     "status = 'queued' AND scheduled = 0 AND concurrency_key IS NOT NULL AND kind = value)"
 )
 _LIMITED = SQLITE.limited(":kind", ":limit", ":count")
-#: Queued and running jobs by workspace and kind, read from the partial index that holds only those
-#: jobs, in its order: no sort, no table row (without INDEXED BY, SQLite may prefer an index that
-#: saves the GROUP BY's sort, and read every row of the table).
+#: Queued and running jobs by workspace and kind, read from the partial indexes that hold only those
+#: jobs (each carries the kind; without INDEXED BY, SQLite prefers an index that saves the GROUP BY's
+#: sort, and reads every row of the table).
 _ACTIVE_COUNTS = (
-    "SELECT workspace, kind, status, count(*), min(run_at) FILTER (WHERE status = 'queued') "
-    "FROM jobs INDEXED BY jobs_active_by_workspace WHERE status IN ('queued', 'running') "
-    "GROUP BY workspace, kind, status"
+    "SELECT workspace, kind, 'queued', count(*), min(run_at) FROM jobs INDEXED BY jobs_queued_by_workspace "
+    "WHERE status = 'queued' GROUP BY workspace, kind UNION ALL "
+    "SELECT workspace, kind, 'running', count(*), NULL FROM jobs INDEXED BY jobs_leases "
+    "WHERE status = 'running' GROUP BY workspace, kind"
 )
 #: One workspace's statistics (`jobhouse.store.stats`), each index named.
 _STATS = stats_sql("jobs", lambda name: f":{name}", lambda index: f" INDEXED BY {index}")

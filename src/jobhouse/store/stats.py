@@ -1,12 +1,12 @@
 """A workspace's statistics (`Store.stats`), in the SQL both backends share (see migration 0010).
 
-Every figure is a count of one range of one index, so nothing is sorted or grouped, and no table row
-is read: the workspace's kinds come from the listing index by kind (`jobs_by_kind`), one kind after
-another (a recursive query that seeks to the next kind, so a kind with a million jobs costs what a
-kind with one does); then, for each kind, its queued jobs due by now and after, the first of them
-due, and its running jobs, from `jobs_active_by_workspace` (workspace, kind, status, run_at); and
-its jobs ended since the window's start, by how they ended, from `jobs_finished_by_workspace`
-(workspace, kind, status, completed_at). The cost grows with the kinds and with the jobs counted,
+No index exists for them alone (every job would pay for it as it is queued, claimed and ended):
+they are read from indexes the jobs are in anyway, without reading a table row. Queued jobs, due by
+now or after, and the first of them due, from the workspace's range of `jobs_queued_by_workspace`
+(workspace, priority, round, kind, run_at); running jobs from `jobs_leases` (every running job, a
+few per worker slot); jobs ended since the window's start from `jobs_finished` (status,
+completed_at, workspace, kind), whose range covers the window's ended jobs of every workspace. So
+the cost grows with the workspace's queued jobs, the running jobs and the jobs ended in the window,
 never with the rest of the table.
 """
 
@@ -18,43 +18,36 @@ from typing import Any
 
 from jobhouse.store.base import KindStats
 
-_ACTIVE = "status IN ('queued', 'running')"
-_FINISHED = "status IN ('completed', 'failed', 'cancelled')"
+_ENDED = ("completed", "failed", "cancelled")
 
 
 def stats_sql(jobs: str, param: Callable[[str], str], hint: Callable[[str], str] = lambda index: "") -> str:
     """The statistics query on the table `jobs`: named parameters ``workspace``, ``since`` and ``now``
     as `param` spells them, each index named to the planner where `hint` says how (SQLite's
-    ``INDEXED BY``). One row per kind: kind, ready, scheduled, oldest ready run_at, running,
-    completed, failed, cancelled."""
+    ``INDEXED BY``). Rows of (what, kind, count, count scheduled, first due): `what` is ``queued``
+    (count: due by now, then those due later, and the least run_at of the due ones), ``running``, or
+    the status the jobs ended in."""
     workspace, since, now = param("workspace"), param("since"), param("now")
-    kinds = f"SELECT kind FROM {jobs}{hint('jobs_by_kind')} WHERE workspace = {workspace}"
-    of_kind = f"WHERE workspace = {workspace} AND kind = k.kind"
-    active = f"FROM {jobs}{hint('jobs_active_by_workspace')} {of_kind} AND {_ACTIVE}"
-    ended = f"FROM {jobs}{hint('jobs_finished_by_workspace')} {of_kind} AND {_FINISHED}"
+    ended = ", ".join(f"'{status}'" for status in _ENDED)
     return (
-        f"WITH RECURSIVE k(kind) AS (SELECT ({kinds} ORDER BY kind LIMIT 1) UNION ALL "
-        f"SELECT ({kinds} AND kind > k.kind ORDER BY kind LIMIT 1) FROM k WHERE k.kind IS NOT NULL) "
-        f"SELECT kind, (SELECT count(*) {active} AND status = 'queued' AND run_at <= {now}), "
-        f"(SELECT count(*) {active} AND status = 'queued' AND run_at > {now}), "
-        f"(SELECT min(run_at) {active} AND status = 'queued' AND run_at <= {now}), "
-        f"(SELECT count(*) {active} AND status = 'running'), "
-        + ", ".join(
-            f"(SELECT count(*) {ended} AND status = '{status}' AND completed_at >= {since})"
-            for status in ("completed", "failed", "cancelled")
-        )
-        + " FROM k WHERE k.kind IS NOT NULL"
+        f"SELECT 'queued', kind, count(*) FILTER (WHERE run_at <= {now}), count(*) FILTER (WHERE run_at > {now}), "
+        f"min(run_at) FILTER (WHERE run_at <= {now}) FROM {jobs}{hint('jobs_queued_by_workspace')} "
+        f"WHERE workspace = {workspace} AND status = 'queued' GROUP BY kind "
+        f"UNION ALL SELECT 'running', kind, count(*), 0, NULL FROM {jobs}{hint('jobs_leases')} "
+        f"WHERE status = 'running' AND workspace = {workspace} GROUP BY kind "
+        f"UNION ALL SELECT status, kind, count(*), 0, NULL FROM {jobs}{hint('jobs_finished')} "
+        f"WHERE status IN ({ended}) AND completed_at >= {since} AND workspace = {workspace} GROUP BY status, kind"
     )
 
 
 def kind_stats(rows: Iterable[tuple[Any, ...]], time: Callable[[Any], datetime]) -> list[KindStats]:
-    """`KindStats` from the rows of `stats_sql`, sorted by kind, without the kinds that count nothing
-    (their jobs all ended before the window); `time` decodes the driver's timestamp."""
-    found = [
-        KindStats(kind, ready, scheduled, running, completed, failed, cancelled, None if due is None else time(due))
-        for kind, ready, scheduled, due, running, completed, failed, cancelled in rows
-    ]
-    return sorted(
-        (s for s in found if s.ready or s.scheduled or s.running or s.completed or s.failed or s.cancelled),
-        key=lambda s: s.kind,
-    )
+    """`KindStats` from the rows of `stats_sql`, one per kind with anything counted, sorted by kind;
+    `time` decodes the driver's timestamp."""
+    found: dict[str, dict[str, Any]] = {}
+    for what, kind, count, later, due in rows:
+        figures = found.setdefault(kind, {})
+        if what == "queued":
+            figures |= {"ready": count, "scheduled": later, "oldest_ready": None if due is None else time(due)}
+        else:
+            figures[what] = count
+    return [KindStats(kind, **found[kind]) for kind in sorted(found)]

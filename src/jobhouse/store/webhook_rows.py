@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from jobhouse.store.base import Cursor, DeliveryPage, DeliveryQuery
+from jobhouse.store.rows import newest_first
 from jobhouse.webhooks import Delivery, DeliveryStatus, Subscription
 
 #: The columns every delivery read selects, in the order `delivery_from_row` reads them.
@@ -72,11 +73,7 @@ def delivery_listing(
     if query.status is not None:
         where.append(f"status = {mark}")
         params.append(query.status.value)
-    if query.after is not None:
-        where.append(f"(created_at, id) < ({mark}, {mark}{id_type})")
-        params.extend([time(query.after.created_at), query.after.id])
-    params.append(query.limit + 1)
-    return f"WHERE {' AND '.join(where)} ORDER BY created_at DESC, id DESC LIMIT {mark}", params
+    return newest_first(where, params, query.after, query.limit, mark, time, id_type)
 
 
 def delivery_page(deliveries: list[Delivery], limit: int) -> DeliveryPage:
