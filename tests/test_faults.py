@@ -134,8 +134,11 @@ async def test_thousands_of_jobs_survive_workers_killed_at_random(cluster: Clust
             await queue.enqueue_many(batch)
     finally:
         await store.close()
+    # A lease of 4 s, not 2: a worker starved of CPU for 2 s by the tests around it (heartbeats and
+    # outcomes not written) would lose attempts it ran, and those would run again without a kill.
+    worker = {"JOBHOUSE_CONCURRENCY": "16", "JOBHOUSE_LEASE": "4"}
     for _ in range(3):
-        cluster.add_worker(JOBHOUSE_CONCURRENCY="16")
+        cluster.add_worker(**worker)
 
     # Ten kills, each at a random point of the run (paced by the jobs done, not by the clock: a
     # loaded machine gets the same faults, not more of them), each of a random worker that is up.
@@ -149,7 +152,7 @@ async def test_thousands_of_jobs_survive_workers_killed_at_random(cluster: Clust
                 break  # the replacements are still starting: the next look kills
             kill_at.pop(0)
             cluster.kill(rng.choice(running))
-            cluster.add_worker(JOBHOUSE_CONCURRENCY="16")
+            cluster.add_worker(**worker)
 
     assert count_by_status(cluster.database) == {"completed": 2_000}
     table = SideTable.read(cluster.log)
