@@ -165,7 +165,7 @@ STEPS_SEEN = """() => {
       const texts = (seen[cell.parentElement.dataset.id] ??= []);
       if (texts.at(-1) !== cell.textContent) texts.push(cell.textContent);
     }
-  }).observe(document.querySelector("table.jobs tbody"), { subtree: true, childList: true, characterData: true });
+  }).observe(document.getElementById("main"), { subtree: true, childList: true, characterData: true });
 }"""
 
 
@@ -190,6 +190,7 @@ async def test_after_the_readme_tour_a_newcomer_sees_its_jobs_searches_and_watch
             await run_search(ui, "python3")
             await expect(page.locator("table.candidates tbody tr td:nth-child(3)").first).to_have_text("python3")
             await page.get_by_role("link", name="Jobs").click()
+            await expect(page.get_by_role("heading", name="Jobs")).to_be_visible()
             await page.evaluate(STEPS_SEEN)
             async with ui.api() as client:  # the tour's first job again: four steps of a second
                 made = await client.post("/api/jobs", json={"type": "collect", "input": {"seconds_per_step": 1}})
@@ -215,9 +216,10 @@ async def visit_every_page(ui: UI) -> AsyncIterator[str]:
         await client.get(f"/api/jobs/{job['id']}?wait=done&timeout_ms=10000")
     yield "sign-in"
     await ui.sign_in()
-    for route in ("jobs", f"jobs/{job['id']}", "search", "sources", "overview"):
+    pages = {"jobs": "Jobs", f"jobs/{job['id']}": "An echo", "search": "Search", "sources": "Sources"}
+    for route, heading in (pages | {"overview": "Overview"}).items():
         await ui.page.evaluate(f"location.hash = {json.dumps('#/' + route)}")
-        await expect(ui.page.get_by_role("heading", level=1)).not_to_have_text("Sign in")
+        await expect(ui.page.get_by_role("heading", level=1)).to_have_text(heading)
         await expect(ui.page.locator("main table, main dl, main form:visible").first).to_be_visible()
         yield route
 
