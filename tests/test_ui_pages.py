@@ -224,13 +224,18 @@ async def visit_every_page(ui: UI) -> AsyncIterator[str]:
         yield route
 
 
-async def test_every_control_has_a_name_and_every_text_enough_contrast(ui: UI) -> None:
-    await ui.page.goto(f"{ui.server.url}/ui")
-    found = {}
-    async for route in visit_every_page(ui):
-        if route == "search":
-            await run_search(ui, "firefox")  # the candidates table too
-        found[route] = await ui.page.evaluate(AUDIT)
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+async def test_every_control_has_a_name_and_every_text_enough_contrast(
+    browser: Any, ui_server: ServerProcess, scheme: str
+) -> None:
+    """On every page, in the light and the dark colours (as the system asks)."""
+    async with watched(browser, ui_server, await ui_server.new_key(), color_scheme=scheme) as ui:
+        await ui.page.goto(f"{ui.server.url}/ui")
+        found = {}
+        async for route in visit_every_page(ui):
+            if route == "search":
+                await run_search(ui, "firefox")  # the candidates table too
+            found[route] = await ui.page.evaluate(AUDIT)
     assert found == {key: [] for key in found}
 
 
