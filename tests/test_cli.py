@@ -54,7 +54,7 @@ def test_keys_list_shows_keys_without_secrets_and_revoke_stops_them(tmp_path: Pa
         assert key_id in listing.stdout
         assert "acme" in listing.stdout
         assert "ci" in listing.stdout
-        assert key.split("_")[2] not in listing.stdout
+        assert key.split("_", 2)[2] not in listing.stdout
 
         revoked = jobhouse("keys", "revoke", key_id, db=db)
         assert revoked.returncode == 0, revoked.stderr
@@ -166,11 +166,11 @@ def test_keys_revoke_takes_an_id_or_the_whole_key_and_never_echoes_a_secret(tmp_
     refused = jobhouse("keys", "revoke", garbled, db=db)
     assert refused.returncode == 2
     assert garbled not in refused.stdout + refused.stderr
-    assert key.split("_")[2][:20] not in refused.stdout + refused.stderr
+    assert key.split("_", 2)[2][:20] not in refused.stdout + refused.stderr
     revoked = jobhouse("keys", "revoke", key, db=db)  # a whole key names its id
     assert revoked.returncode == 0, revoked.stderr
     assert revoked.stdout.strip() == f"Revoked {key.split('_')[1]}"
-    assert key.split("_")[2][:20] not in revoked.stdout + revoked.stderr
+    assert key.split("_", 2)[2][:20] not in revoked.stdout + revoked.stderr
 
 
 def test_a_bad_app_is_a_clear_error(tmp_path: Path) -> None:
