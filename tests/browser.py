@@ -26,6 +26,16 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.__csp.push(e.violatedDirective + " " + e.blockedURI);
 });
 """
+#: Records each job row's current step each time it changes (window.__steps[id]: the texts in order).
+STEPS_SEEN = """() => {
+  const seen = (window.__steps = {});
+  new MutationObserver(() => {
+    for (const cell of document.querySelectorAll("table.jobs tbody td.step")) {
+      const texts = (seen[cell.parentElement.dataset.id] ??= []);
+      if (texts.at(-1) !== cell.textContent) texts.push(cell.textContent);
+    }
+  }).observe(document.getElementById("main"), { subtree: true, childList: true, characterData: true });
+}"""
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 

@@ -11,6 +11,9 @@ server is overloaded or the network drops a connection, without mocking the serv
   connection without sending any of it (the server acted; the client cannot know).
 - ``drop-stream``: forward, pass the first ``after_events`` server-sent events through, then cut
   the connection (a stream lost halfway).
+- ``hold-response``: forward the request and read the server's whole answer, then keep it until
+  the test calls ``release()`` (in the proxy's loop only): an answer that arrives late, older than
+  what happened meanwhile. ``held()`` waits until an answer is being kept.
 
 Faults are set over HTTP on the proxy itself (never forwarded)::
 
@@ -45,7 +48,7 @@ from typing import Any
 
 import httpx
 
-ACTIONS = {"status", "drop-request", "drop-response", "drop-stream"}
+ACTIONS = {"status", "drop-request", "drop-response", "drop-stream", "hold-response"}
 #: The error_code and message the server itself uses for a status (docs/api.md#errors).
 ERRORS = {
     400: ("INVALID_REQUEST", "Invalid request"),
@@ -125,6 +128,8 @@ class FaultProxy:
     _upstream: httpx.AsyncClient | None = None
     _connections: set[asyncio.Task[None]] = field(default_factory=set)
     _waiters: list[tuple[str, int, asyncio.Future[None]]] = field(default_factory=list)
+    _holding: asyncio.Event = field(default_factory=asyncio.Event)
+    _released: asyncio.Event = field(default_factory=asyncio.Event)
 
     # -- the test's side ---------------------------------------------------------------------
 
@@ -147,6 +152,15 @@ class FaultProxy:
         self._wake()
         async with asyncio.timeout(timeout):
             await future
+
+    async def held(self, timeout: float = 30) -> None:
+        """Wait until a ``hold-response`` fault keeps an answer."""
+        async with asyncio.timeout(timeout):
+            await self._holding.wait()
+
+    def release(self) -> None:
+        """Send the answers ``hold-response`` faults keep (and those still to come)."""
+        self._released.set()
 
     def _wake(self) -> None:
         for waiter in list(self._waiters):
@@ -224,6 +238,22 @@ class FaultProxy:
             response = await self._upstream.send(self._outgoing(request))
             await response.aread()  # the server has acted and answered; the client never hears
             return False
+        if fault.action == "hold-response":
+            assert self._upstream is not None
+            response = await self._upstream.send(self._outgoing(request))
+            self._holding.set()
+            await self._released.wait()
+            skip = HOP_BY_HOP | {"content-length", "content-encoding"}
+            headers = [(k, v) for k, v in response.headers.multi_items() if k.lower() not in skip]
+            _head(
+                writer,
+                response.status_code,
+                response.reason_phrase,
+                [*headers, ("Content-Length", str(len(response.content)))],
+            )
+            writer.write(response.content)
+            await writer.drain()
+            return True
         if fault.action == "drop-stream":
             await self._forward(request, writer, cut_after=fault.after_events)
         return False  # drop-request, or a stream cut short

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.beacon import Beacon
-from tests.browser import DESKTOP, UI, watched
+from tests.browser import DESKTOP, STEPS_SEEN, UI, watched
 from tests.kinds import SEED_STEPS
 from tests.readme import other_port, run_tour, serve_script
 from tests.servers import Machine, ServerProcess, running_server
@@ -157,18 +157,6 @@ async def test_the_overview_counts_by_kind_and_ages_the_oldest_queued_job_live(u
 # -- a newcomer -----------------------------------------------------------------------------------
 
 
-#: Records each job row's current step each time it changes (window.__steps[id]: the texts in order).
-STEPS_SEEN = """() => {
-  const seen = (window.__steps = {});
-  new MutationObserver(() => {
-    for (const cell of document.querySelectorAll("table.jobs tbody td.step")) {
-      const texts = (seen[cell.parentElement.dataset.id] ??= []);
-      if (texts.at(-1) !== cell.textContent) texts.push(cell.textContent);
-    }
-  }).observe(document.getElementById("main"), { subtree: true, childList: true, characterData: true });
-}"""
-
-
 @pytest.mark.usefixtures("bootstrapped")
 async def test_after_the_readme_tour_a_newcomer_sees_its_jobs_searches_and_watches_one_end(
     browser: Any, tmp_path: Path
@@ -298,6 +286,7 @@ async def test_progress_bars_move_without_animation_when_motion_is_reduced(
 # -- load -----------------------------------------------------------------------------------------
 
 
+@pytest.mark.timeout(180)  # its server is niced: beside other heavy tests it may take a while
 async def test_500_jobs_changing_at_once_keep_the_table_responsive(
     browser: Any, tmp_path: Path, machine: Machine
 ) -> None:

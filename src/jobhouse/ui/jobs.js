@@ -27,6 +27,11 @@ function matches(job, filters) {
   return inRange(job, filters);
 }
 
+/** Whether `got` (a job as read) was updated after `have` (a row's job, as events left it). */
+function newer(got, have) {
+  return !have.updatedAt || !got.updatedAt || Date.parse(got.updatedAt) > Date.parse(have.updatedAt);
+}
+
 function inRange(job, filters) {
   if (!job.createdAt) return true;
   const t = Date.parse(job.createdAt);
@@ -200,7 +205,9 @@ export function jobsPage(main, params) {
     const trs = jobs.map((job) => {
       const row = rows.get(job.id);
       if (row) {
-        update(row, job);
+        // A page read before the latest events must not set a row back: only what events do not
+        // carry is taken from a snapshot that is not newer than the row.
+        update(row, newer(job, row.job) ? job : { displayTitle: job.displayTitle, createdAt: job.createdAt });
         return row.tr;
       }
       const made = makeRow(job);
