@@ -280,6 +280,10 @@ class Sender:
     def __init__(
         self, store: Store, hub: Hub, policy: HostPolicy, options: WebhookOptions, shown: Disclosure | None = None
     ) -> None:
+        # httpx loads here, before the process runs anything: an import inside `run` would hold up
+        # the event loop (and the heartbeats of the jobs it runs) while the worker is at work.
+        import httpx
+
         self.store = store
         self.hub = hub
         self.policy = policy
@@ -287,7 +291,7 @@ class Sender:
         self.shown = shown or PLAIN
 
     async def run(self, stop: asyncio.Event) -> None:
-        import httpx
+        import httpx  # loaded by __init__ already
 
         limits = httpx.Limits(max_keepalive_connections=0)  # a connection is bound to the address checked
         async with httpx.AsyncClient(
