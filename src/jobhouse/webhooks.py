@@ -289,13 +289,13 @@ class Sender:
         self.policy = policy
         self.options = options
         self.shown = shown or PLAIN
+        self._limits = httpx.Limits(max_keepalive_connections=0)  # a connection is bound to the address checked
 
     async def run(self, stop: asyncio.Event) -> None:
         import httpx  # loaded by __init__ already
 
-        limits = httpx.Limits(max_keepalive_connections=0)  # a connection is bound to the address checked
         async with httpx.AsyncClient(
-            follow_redirects=False, trust_env=False, timeout=self.options.timeout, limits=limits
+            follow_redirects=False, trust_env=False, timeout=self.options.timeout, limits=self._limits
         ) as http:
             with self.hub.change_waiter() as changed:
                 waker = asyncio.create_task(relay(stop, changed))
