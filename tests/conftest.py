@@ -24,7 +24,16 @@ from tests import pg
 from tests.beacon import Beacon
 from tests.browser import UI, launched, watched
 from tests.helpers import api_client
-from tests.servers import REPO, Machine, ServerPool, ServerProcess, running_server, standard_machine, start_server
+from tests.servers import (
+    REPO,
+    WEBHOOK_SETTINGS,
+    Machine,
+    ServerPool,
+    ServerProcess,
+    running_server,
+    standard_machine,
+    start_server,
+)
 
 
 def _share_the_default_ssl_context() -> None:
@@ -160,6 +169,16 @@ async def idle_client(idle_server: ServerProcess) -> AsyncIterator[httpx.AsyncCl
     headers = {"Authorization": f"Bearer {await idle_server.new_key()}"}
     async with api_client(idle_server.url, headers) as http:
         yield http
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def hooked(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
+) -> Iterator[ServerProcess]:
+    """A server (with workers) that may call webhooks on loopback, per backend."""
+    database = backend_url(request, request.param, tmp_path_factory.mktemp("hooked") / "jobhouse.db")
+    with running_server(database, machine, env=WEBHOOK_SETTINGS) as process:
+        yield process
 
 
 @pytest.fixture

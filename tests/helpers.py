@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import re
+import sys
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import httpx
@@ -120,3 +124,18 @@ async def ended(subscription: Subscription, timeout: float = 5.0) -> JobEvent:
             for event in await subscription.next(timeout):
                 if event.is_terminal:
                     return event
+
+
+@contextlib.contextmanager
+def imported(path: Path, name: str) -> Iterator[ModuleType]:
+    """The Python file at `path` (a docs example) imported as the module `name`, for the block."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # pydantic resolves a model's annotations through sys.modules
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        del sys.modules[name]

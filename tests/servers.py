@@ -33,6 +33,16 @@ FAST_SETTINGS = {
 #: forkserver and scan processes start (and stop) with every server. The search's own servers
 #: (tests/test_search.py, tests/test_relevance.py) read them in 2 worker processes, as by default.
 LEAN_SETTINGS = {"JOBHOUSE_SCAN_WORKERS": "0"}
+#: Fast retries, a short lease, and webhooks allowed to this machine's loopback (any port).
+WEBHOOK_SETTINGS = {
+    "JOBHOUSE_WEBHOOK_HOSTS": "127.0.0.1, hooks.example.com, *.example.org",
+    "JOBHOUSE_WEBHOOK_BACKOFF": "0.2",
+    "JOBHOUSE_WEBHOOK_LEASE": "3",
+    "JOBHOUSE_WEBHOOK_TIMEOUT": "2",
+    "JOBHOUSE_WEBHOOK_MAX_ATTEMPTS": "50",
+    "JOBHOUSE_POLL_INTERVAL": "0.2",
+    "JOBHOUSE_SCAN_WORKERS": "0",  # no child processes: a server killed with SIGKILL leaves nothing behind
+}
 
 
 def free_port() -> int:

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
-import importlib.util
 import re
-import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -39,6 +37,7 @@ from jobhouse.runtime import Runtime
 from jobhouse.settings import MAX_DURATION, Below, OneOf, Settings, SettingsError, WebOrigins
 from jobhouse.sources import WELL_KNOWN
 from jobhouse.store.base import JobQuery
+from tests.helpers import imported
 
 REPO = Path(__file__).resolve().parent.parent
 DOCS = REPO / "docs"
@@ -55,17 +54,8 @@ def read(name: str) -> str:
 @pytest.fixture(scope="module")
 def example() -> Iterator[ModuleType]:
     """``docs/examples/thumbnails.py``, imported by path as its own module."""
-    name = "jobhouse_docs_example_thumbnails"
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # pydantic resolves the models' annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
+    with imported(EXAMPLE, "jobhouse_docs_example_thumbnails") as module:
         yield module
-    finally:
-        del sys.modules[name]
 
 
 @dataclasses.dataclass

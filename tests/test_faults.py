@@ -34,9 +34,7 @@ from tests.sidetable import SideTable
 pytestmark = pytest.mark.slow
 
 #: Short leases, so that dead workers' jobs come back quickly; not so short that a live worker held
-#: up for a moment beside the rest of the suite loses the jobs it is running: on PostgreSQL, with the
-#: whole suite on two cores, a newly started worker was seen writing nothing (no heartbeat, outcome
-#: or claim) for up to 8 s.
+#: up for a moment beside the rest of the suite loses the jobs it is running.
 LEASE = 6
 FAULT_SETTINGS = {
     "JOBHOUSE_LEASE": str(LEASE),
@@ -139,8 +137,7 @@ async def test_thousands_of_jobs_survive_workers_killed_at_random(cluster: Clust
             await queue.enqueue_many(batch)
     finally:
         await store.close()
-    # A longer lease still (the replacements start while the rest of the suite runs): a worker held
-    # up, heartbeats and outcomes unwritten, would lose attempts it ran, run again without a kill.
+    # A longer lease still, for the replacements that start while the rest of the suite runs.
     worker = {"JOBHOUSE_CONCURRENCY": "16", "JOBHOUSE_LEASE": "30"}
     for _ in range(3):
         cluster.add_worker(**worker)

@@ -5,11 +5,9 @@ clock, and real server processes: two nodes on one store, one restarted, a job a
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import re
 import sqlite3
-import sys
 import time
 import zoneinfo
 from collections import Counter
@@ -40,6 +38,7 @@ from jobhouse.store.postgres import PostgresStore
 from jobhouse.store.sqlite import SqliteStore
 from jobhouse.store.sqlite_engine import SqliteOptions
 from tests.conftest import BACKENDS
+from tests.helpers import imported
 from tests.periodic_kinds import WORKSPACE
 from tests.servers import Machine, ServerProcess, start_server
 
@@ -479,17 +478,8 @@ def test_periodic_md_shows_the_example_whole_and_only_excerpts_of_it() -> None:
 
 @pytest.fixture
 def example() -> Iterator[ModuleType]:
-    name = "jobhouse_docs_example_periodic"
-    spec = importlib.util.spec_from_file_location(name, EXAMPLE)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # pydantic resolves the model's annotations through sys.modules
-    try:
-        spec.loader.exec_module(module)
+    with imported(EXAMPLE, "jobhouse_docs_example_periodic") as module:
         yield module
-    finally:
-        del sys.modules[name]
 
 
 async def test_the_example_keeps_its_schedule(example: ModuleType, store: Store, clock: ManualClock) -> None:

@@ -15,12 +15,11 @@ import pytest
 
 from jobhouse.client import AsyncClient
 from tests.beacon import Beacon
-from tests.conftest import BACKENDS, backend_url
 from tests.helpers import api_client, assert_error, create, wait_done
-from tests.servers import Machine, ServerProcess, running_server
+from tests.servers import ServerProcess
 from tests.sse import Frame, read
 from tests.test_cli_client import environ, invoke
-from tests.test_webhooks import WEBHOOK_SETTINGS, Receiver, eventually, settled
+from tests.test_webhooks import Receiver, eventually, settled
 
 MISSING = "0197a8c2-0000-7000-8000-000000000000"
 
@@ -318,16 +317,6 @@ async def test_the_job_path_names_its_methods(client: httpx.AsyncClient) -> None
 
 
 # -- webhooks ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def hooked(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
-) -> Iterator[ServerProcess]:
-    """A server (with workers) that may call webhooks on loopback, per backend."""
-    database = backend_url(request, request.param, tmp_path_factory.mktemp("hooked") / "jobhouse.db")
-    with running_server(database, machine, env=WEBHOOK_SETTINGS) as process:
-        yield process
 
 
 @pytest.fixture

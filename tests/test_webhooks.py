@@ -38,19 +38,9 @@ from tests import kinds
 from tests.beacon import Beacon
 from tests.conftest import BACKENDS, backend_url
 from tests.helpers import api_client, assert_error, create, wait_done
-from tests.servers import Machine, ServerProcess, running_server, start_server
+from tests.servers import WEBHOOK_SETTINGS, Machine, ServerProcess, running_server, start_server
 
 REPO = Path(__file__).resolve().parent.parent
-#: Fast retries, a short lease, and webhooks allowed to this machine's loopback (any port).
-WEBHOOK_SETTINGS = {
-    "JOBHOUSE_WEBHOOK_HOSTS": "127.0.0.1, hooks.example.com, *.example.org",
-    "JOBHOUSE_WEBHOOK_BACKOFF": "0.2",
-    "JOBHOUSE_WEBHOOK_LEASE": "3",
-    "JOBHOUSE_WEBHOOK_TIMEOUT": "2",
-    "JOBHOUSE_WEBHOOK_MAX_ATTEMPTS": "50",
-    "JOBHOUSE_POLL_INTERVAL": "0.2",
-    "JOBHOUSE_SCAN_WORKERS": "0",  # no child processes: a server killed with SIGKILL leaves nothing behind
-}
 
 
 def verification() -> Callable[..., bool]:
@@ -168,16 +158,6 @@ async def eventually(check: Callable[[], Any], what: str, timeout: float = 30.0)
 
 
 # -- servers ----------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def hooked(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, machine: Machine
-) -> Iterator[ServerProcess]:
-    """A server (with workers) that may call webhooks on loopback, per backend."""
-    database = backend_url(request, request.param, tmp_path_factory.mktemp("hooked") / "jobhouse.db")
-    with running_server(database, machine, env=WEBHOOK_SETTINGS) as process:
-        yield process
 
 
 @pytest.fixture
