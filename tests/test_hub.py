@@ -14,10 +14,11 @@ import pytest
 
 from jobhouse.errors import NotAuthenticated
 from jobhouse.feed import Feed
-from jobhouse.hub import Refresher
+from jobhouse.hub import Hub, Refresher, Seen
 from jobhouse.ids import new_id
-from jobhouse.job import JobStatus, NewJob, Outcome, Report, Verdict
+from jobhouse.job import AttemptRef, JobStatus, NewJob, Outcome, Report, Verdict
 from jobhouse.keys import authenticate, create_key
+from jobhouse.store.pg_listener import dispatch
 from jobhouse.store.sqlite import SqliteStore
 from jobhouse.store.sqlite_engine import SqliteOptions
 from tests.helpers import ended, running_feed
@@ -161,3 +162,22 @@ async def test_a_writer_lock_held_by_a_frozen_process_delays_writes_but_never_ha
     finally:
         os.close(lock)
         await store.close()
+
+
+def test_a_rescue_read_before_this_process_claimed_the_job_again_never_stops_the_new_attempt() -> None:
+    """A rescue of attempt 1 (its worker died) is told to every process; one that has since claimed
+    the job again as attempt 2 must go on running it: only a reading that shows attempt 2 no longer
+    ours stops it (else the job would sit "running" until its lease lapsed, and run a third time)."""
+    hub = Hub()
+    job = new_id()
+    stopped: list[int] = []
+    hub.hold(AttemptRef(job, 2), lambda: stopped.append(2))
+
+    dispatch(hub, f"r:{job}")  # PostgreSQL's signal of the rescue: a look, not a stop
+    hub.apply({job: Seen(JobStatus.QUEUED, 1)})  # what a read before the claim saw
+    assert stopped == []
+
+    hub.apply({job: Seen(JobStatus.RUNNING, 2)})
+    assert stopped == []
+    hub.apply({job: Seen(JobStatus.QUEUED, 2)})  # attempt 2 itself was taken back
+    assert stopped == [2]

@@ -140,6 +140,8 @@ class Hub:
         lost = []
         for job_id, (attempt, _) in self._running.items():
             s = seen.get(job_id)
+            if s is not None and s.attempt < attempt:
+                continue  # read before this process claimed the job again: what it holds is newer
             if job_id in seen and (s is None or s.status != JobStatus.RUNNING or s.attempt != attempt):
                 lost.append(job_id)
         self.stopped(lost)

@@ -252,7 +252,11 @@ class Queue:
             self.hub.enqueued()
         if rescued.requeued or rescued.failed:
             self.hub.changed()
-        self.hub.stopped([*rescued.requeued, *rescued.failed])
+        # Not `stopped` by id: a rescued job may already run here again as its next attempt (claimed
+        # since), which must go on; only the attempts the store no longer has as ours are stopped.
+        here = self.hub.watched() & {*rescued.requeued, *rescued.failed}
+        if here:
+            self.hub.apply(await self.store.seen(here))
         return [*rescued.requeued, *rescued.failed]
 
     # -- a client's control of a finished job ------------------------------------------------

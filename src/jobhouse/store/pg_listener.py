@@ -33,8 +33,10 @@ def dispatch(hub: Hub, payload: str) -> None:
         hub.changed()
     if kind in ("e", "r"):
         hub.enqueued()
-    if kind in ("s", "r", "c"):
+    if kind in ("s", "c"):
         hub.stopped(ids)
+    if kind == "r":  # rescued: the lost attempt may be one this process has just claimed again
+        hub.refresh_now()
     if kind == "k":
         hub.revoked(ids)
 
